@@ -1,0 +1,1 @@
+"""The trusted grading service for CS231n assignment 2."""

@@ -1,0 +1,243 @@
+"""Judges for what cannot be compared with the reference element by element.
+
+Dropout masks, initial weights and trained models differ between correct implementations, so these
+checks test properties instead: statistics of the mask, its consistency between forward and backward,
+the student's gradients against finite differences of the student's own loss (formed here, on the
+trusted side), and whether the course Solver can overfit a small data set with the student's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.engine.checks import Check, Judgement, TrustedContext, describe, output_key
+from grader.engine.compare import WORST_ERROR, Comparison, compare, rel_error
+from grader.engine.outputs import ProbeOutcome
+from grader.engine.probes import Probe
+
+
+class Criteria:
+    """Named pass/fail criteria with an error each; the check's share of points is the share passed."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        self.judgement = Judgement(fraction=0.0)
+        self.passed = 0
+        self.total = 0
+
+    def add(self, key: str, error: float, ok: bool, line: str = "") -> None:
+        self.total += 1
+        self.judgement.errors[key] = min(float(error), WORST_ERROR) if np.isfinite(error) else WORST_ERROR
+        if ok:
+            self.passed += 1
+        elif line:
+            self.judgement.lines.append(line)
+
+    def output(self, key: str, comparison: Comparison, threshold: float) -> None:
+        self.add(key, comparison.error, comparison.passes(threshold),
+                 describe(key, comparison, threshold, self.check.visibility == "visible"))
+
+    def diagnose(self, code: str) -> None:
+        if code not in self.judgement.diagnosis:
+            self.judgement.diagnosis.append(code)
+
+    def done(self) -> Judgement:
+        self.judgement.fraction = self.passed / self.total if self.total else 0.0
+        return self.judgement
+
+
+def array(outcome: ProbeOutcome, name: str) -> np.ndarray | None:
+    value = outcome.arrays.get(name) if outcome.ran else None
+    return None if value is None else value.astype(np.float64)
+
+
+def close(a: np.ndarray | None, b: np.ndarray, threshold: float = 1e-7) -> bool:
+    return a is not None and a.shape == b.shape and bool(np.all(np.isfinite(a))) and rel_error(a, b) <= threshold
+
+
+def keep_rate_tolerance(p: float, size: int) -> float:
+    """Six standard deviations of the kept fraction of a correct mask, and never below 0.01."""
+    return max(0.01, 6 * float(np.sqrt(p * (1 - p) / size)))
+
+
+@dataclass(frozen=True)
+class DropoutForward:
+    """Train mode: each output is 0 or x/p, and about a share p of the units is kept. Test mode: out == x."""
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        criteria = Criteria(check)
+        for probe, outcome in zip(check.probes, outcomes, strict=True):
+            x = probe.inputs["x"].astype(np.float64)
+            p = float(probe.options["param"]["p"])
+            out = array(outcome, "out")
+            key = output_key(check, probe, "out")
+            if out is None or out.shape != x.shape:
+                criteria.output(key, compare(out, x), 0.0)
+                continue
+            if probe.options["passes"][-1][1] == "test":
+                criteria.output(key, compare(out, x), 1e-12)
+                if close(out, x * p) or close(out, x / p):
+                    criteria.diagnose("dropout_test_mode_scaled")
+                continue
+            self.judge_train(criteria, check, probe, x, out, p)
+        return criteria.done()
+
+    @staticmethod
+    def judge_train(criteria: Criteria, check: Check, probe: Probe, x: np.ndarray, out: np.ndarray,
+                    p: float) -> None:
+        kept = out != 0
+        rate = float(kept.mean())
+        tolerance = keep_rate_tolerance(p, x.size)
+        criteria.add(output_key(check, probe, "keep_rate"), abs(rate - p), abs(rate - p) <= tolerance,
+                     f"{output_key(check, probe, 'keep_rate')}: {rate:.4f} of the units are kept with p = {p}, "
+                     f"expected about {p} (p is the probability of keeping a unit)")
+        if abs(rate - (1 - p)) <= tolerance and abs(p - 0.5) > 2 * tolerance:
+            criteria.diagnose("dropout_p_is_drop_probability")
+        scale_key = output_key(check, probe, "kept_values")
+        if not kept.any():
+            criteria.add(scale_key, WORST_ERROR, False, f"{scale_key}: every unit was dropped")
+            return
+        error = rel_error(out[kept], x[kept] / p)
+        criteria.add(scale_key, error, error <= 1e-7,
+                     f"{scale_key}: kept units should equal x / p (inverted dropout); relative error {error:.2e}")
+        if close(out[kept], x[kept]):
+            criteria.diagnose("dropout_not_inverted")
+
+
+@dataclass(frozen=True)
+class DropoutBackward:
+    """dx must be dout times the mask the forward pass used (read off out / x); test mode: dx == dout."""
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        criteria = Criteria(check)
+        for probe, outcome in zip(check.probes, outcomes, strict=True):
+            x, dout = probe.inputs["x"].astype(np.float64), probe.inputs["dout"].astype(np.float64)
+            out, dx = array(outcome, "out"), array(outcome, "dx")
+            key = output_key(check, probe, "dx")
+            if probe.options["passes"][-1][1] == "test" or out is None or out.shape != x.shape:
+                criteria.output(key, compare(dx, dout if out is None or out.shape != x.shape else dout), 1e-12)
+                continue
+            expected = dout * out / x  # the inputs are bounded away from zero, so out / x is the mask
+            criteria.output(key, compare(dx, expected), 1e-7)
+            p = float(probe.options["param"]["p"])
+            if not close(dx, expected) and (close(dx, dout) or close(dx, dout / p)):
+                criteria.diagnose("dropout_backward_ignores_mask")
+        return criteria.done()
+
+
+@dataclass(frozen=True)
+class ModelInit:
+    """Parameter names and shapes as the reference's; W spread as weight_scale; b, beta zero; gamma one."""
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        criteria = Criteria(check)
+        for probe, outcome in zip(check.probes, outcomes, strict=True):
+            scale = float(probe.options["model"]["weight_scale"])
+            dtype = np.dtype(probe.options["model"].get("dtype", "float64"))
+            for name, expected in context.expected(probe).arrays.items():
+                self.judge_param(criteria, check, probe, outcome, name, expected, scale, dtype)
+        return criteria.done()
+
+    @staticmethod
+    def judge_param(criteria: Criteria, check: Check, probe: Probe, outcome: ProbeOutcome, name: str,
+                    expected: np.ndarray, scale: float, dtype: np.dtype[np.generic]) -> None:
+        key = output_key(check, probe, name)
+        actual = outcome.arrays.get(name) if outcome.ran else None
+        if actual is None or actual.shape != expected.shape:
+            criteria.output(key, compare(actual, expected), 0.0)
+            if actual is None and outcome.ran:
+                criteria.diagnose("missing_params")
+            return
+        if actual.dtype != dtype:
+            criteria.add(key + ".dtype", WORST_ERROR, False,
+                         f"{key} has dtype {actual.dtype}, expected {dtype} (the dtype argument)")
+        values = actual.astype(np.float64)
+        param = name[len("param_") :]
+        if param.startswith("W"):
+            spread = float(values.std())
+            tolerance = max(0.05, 6 / np.sqrt(2 * values.size))
+            error = abs(spread / scale - 1)
+            criteria.add(key, error, error <= tolerance and abs(float(values.mean())) <= 6 * scale / np.sqrt(values.size),
+                         f"{key}: standard deviation {spread:.3g}, expected weight_scale = {scale:.3g}")
+            if error > tolerance:
+                criteria.diagnose("weight_init_scale")
+            return
+        target = 1.0 if param.startswith("gamma") else 0.0
+        error = float(np.max(np.abs(values - target), initial=0.0))
+        criteria.add(key, error, error == 0.0, f"{key} should start as all {target:g}")
+
+
+@dataclass(frozen=True)
+class NumericGradient:
+    """The student's gradients against central differences of the student's own loss (dropout model).
+
+    Probes: "numeric" (model_numeric: loss, grads, losses at +-h) and "scores" (test mode, which must
+    agree with the reference because dropout is off at test time).
+    """
+
+    h: float
+    threshold: float = 1e-4
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        criteria = Criteria(check)
+        numeric_probe, scores_probe = check.probes
+        numeric, scores = outcomes
+        loss, repeat = array(numeric, "loss"), array(numeric, "repeat")
+        deterministic = loss is not None and repeat is not None and loss.shape == repeat.shape == () \
+            and float(loss) == float(repeat)
+        criteria.add("deterministic", 0.0 if deterministic else WORST_ERROR, deterministic,
+                     "the loss changes between two calls with the same seed: draw the dropout mask from "
+                     "np.random after np.random.seed(dropout_param['seed'])")
+        self.judge_gradients(criteria, numeric_probe, numeric)
+        no_dropout = context.run(context.reference, numeric_probe,
+                                 {**numeric_probe.options, "model": {**numeric_probe.options["model"],
+                                                                     "dropout_keep_ratio": 1}})
+        applied = loss is not None and loss.shape == () and not close(loss, no_dropout.arrays["loss"], 1e-9)
+        criteria.add("dropout_applied", 0.0 if applied else WORST_ERROR, applied,
+                     "the training loss equals the loss without dropout: apply dropout after each hidden ReLU "
+                     "in train mode")
+        for name, expected in context.expected(scores_probe).arrays.items():
+            criteria.output(f"test_mode_{name}", compare(scores.arrays.get(name) if scores.ran else None,
+                                                         expected), 1e-6)
+        return criteria.done()
+
+    def judge_gradients(self, criteria: Criteria, probe: Probe, outcome: ProbeOutcome) -> None:
+        plus, minus = array(outcome, "plus"), array(outcome, "minus")
+        perturbed = probe.options["perturb"]
+        for name in dict.fromkeys(param for param, _ in perturbed):
+            grad = array(outcome, f"grad_{name}")
+            key = f"grad_{name}"
+            shape = probe.inputs[f"param_{name}"].shape
+            if grad is None or grad.shape != shape or plus is None or minus is None:
+                criteria.add(key, WORST_ERROR, False, f"{key} is missing or has the wrong shape")
+                if grad is None and outcome.ran:
+                    criteria.diagnose("missing_grads")
+                continue
+            rows = [i for i, (param, _) in enumerate(perturbed) if param == name]
+            numeric = (plus[rows] - minus[rows]) / (2 * self.h)
+            analytic = grad.reshape(-1)[[perturbed[i][1] for i in rows]]
+            error = float(np.max(np.abs(analytic - numeric) / np.maximum(1e-6, np.abs(analytic) + np.abs(numeric))))
+            criteria.add(key, error, error <= self.threshold,
+                         f"{key}: relative error {error:.2e} against finite differences of your own loss")
+
+
+@dataclass(frozen=True)
+class Overfits:
+    """The course Solver, the student's model and update rule: small data must be learnt by heart."""
+
+    min_accuracy: float
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        criteria = Criteria(check)
+        (outcome,) = outcomes
+        history, losses = array(outcome, "train_acc_history"), array(outcome, "loss_history")
+        final = float(history[-1]) if history is not None and history.size else 0.0
+        criteria.add("train_accuracy", 1 - final, final >= self.min_accuracy,
+                     f"training accuracy reached {final:.2f}, expected at least {self.min_accuracy:.2f} "
+                     "when overfitting a small data set")
+        finite = losses is not None and losses.size > 0 and bool(np.all(np.isfinite(losses)))
+        criteria.add("loss_finite", 0.0 if finite else WORST_ERROR, finite, "the training loss became NaN or inf")
+        return criteria.done()

@@ -1,0 +1,202 @@
+"""Known mistakes, written as variants of the reference, and the explanation each one gets.
+
+A failing check's outputs are compared with each variant's outputs on the same inputs; a match names
+the mistake. Each variant changes exactly one thing, the way students actually get it wrong.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+
+from grader.engine.checks import Mutant
+
+MISTAKES = {
+    "bn_eps_outside_sqrt": "eps is added outside the square root: normalize with np.sqrt(var + eps), "
+    "not np.sqrt(var) + eps.",
+    "bn_running_average_swapped": "the running averages give the weight `momentum` to the new batch: use "
+    "running = momentum * running + (1 - momentum) * batch_statistic.",
+    "bn_test_uses_batch_stats": "test mode normalizes with the test batch's own mean and variance: at test "
+    "time use bn_param['running_mean'] and bn_param['running_var'].",
+    "bn_unbiased_variance": "the variance is the unbiased one (divided by N - 1): batch norm uses the "
+    "biased variance, x.var(axis=0), divided by N.",
+    "bn_running_stats_not_stored": "the running mean and variance are not stored back into bn_param, so "
+    "test mode never sees them: assign bn_param['running_mean'] and bn_param['running_var'].",
+    "ln_normalizes_over_batch": "layer norm normalizes over the batch (axis 0): it normalizes each data "
+    "point over its features (axis 1).",
+    "dropout_p_is_drop_probability": "p is used as the probability of dropping a unit: in this assignment p "
+    "is the probability of KEEPING a unit, mask = (np.random.rand(*x.shape) < p) / p.",
+    "dropout_not_inverted": "the kept units are not divided by p: inverted dropout scales at training time "
+    "so that test time needs no scaling.",
+    "dropout_test_mode_scaled": "test mode scales the input: with inverted dropout, test mode returns x "
+    "unchanged.",
+    "dropout_backward_ignores_mask": "the backward pass ignores the dropout mask: dx = dout * mask, with "
+    "the same mask (including the 1/p) as the forward pass.",
+    "softmax_not_stable": "softmax overflows on large scores: subtract each row's maximum before np.exp "
+    "(this does not change the result).",
+    "momentum_formula": "the momentum update differs from the course's: v = mu * v - learning_rate * dw, "
+    "then w = w + v.",
+    "optimizer_state_not_saved": "the optimizer's state (velocity, cache, m, v or t) is not written back "
+    "to config, so every step starts from the initial state: store it, e.g. config['velocity'] = v.",
+    "adam_t_incremented_late": "t is used before it is incremented: increase config['t'] first, then "
+    "correct the bias with 1 - beta ** t (t = 1 on the first step).",
+    "adam_no_bias_correction": "the moment estimates are not bias-corrected: use m / (1 - beta1 ** t) and "
+    "v / (1 - beta2 ** t) in the update.",
+    "rmsprop_eps_inside_sqrt": "epsilon is inside the square root: divide by np.sqrt(cache) + epsilon.",
+    "l2_missing_half": "the L2 loss is missing its 0.5 factor: add 0.5 * reg * np.sum(W * W) for each weight "
+    "matrix (and reg * W to its gradient).",
+    "l2_regularizes_bias": "biases (or gamma/beta) are regularized: only the weight matrices W1..WL get the "
+    "L2 penalty.",
+    "weight_init_scale": "the initial weights do not follow weight_scale: draw them as "
+    "np.random.randn(fan_in, fan_out) * weight_scale.",
+    "missing_params": "model.params lacks parameters the network needs; expected names are W1..WL, b1..bL "
+    "and, with normalization, gamma1..gamma(L-1) and beta1..beta(L-1).",
+    "missing_grads": "the gradients returned by loss(X, y) lack some parameters: grads needs one entry per "
+    "key of model.params, with the same name.",
+}
+
+
+def with_functions(reference: Any, module: str, **functions: Any) -> types.SimpleNamespace:
+    """The reference modules with some functions of `module` replaced."""
+    replaced = types.SimpleNamespace(**{**vars(getattr(reference, module)), **functions})
+    return types.SimpleNamespace(**{**vars(reference), module: replaced})
+
+
+def batchnorm_variant(*, eps_outside: bool = False, swapped: bool = False, test_batch_stats: bool = False,
+                      ddof: int = 0, store: bool = True) -> Any:
+    """A batch-norm forward pass with one of the known mistakes (forward outputs only, no cache)."""
+
+    def batchnorm_forward(x: Any, gamma: Any, beta: Any, bn_param: dict[str, Any]) -> tuple[Any, None]:
+        eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+        running_mean = bn_param.get("running_mean", np.zeros(x.shape[1]))
+        running_var = bn_param.get("running_var", np.zeros(x.shape[1]))
+        train = bn_param["mode"] == "train"
+        mean, var = (x.mean(axis=0), x.var(axis=0, ddof=ddof)) if train or test_batch_stats else (
+            running_mean, running_var)
+        std = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
+        if train:
+            keep = 1 - momentum if swapped else momentum
+            running_mean = keep * running_mean + (1 - keep) * mean
+            running_var = keep * running_var + (1 - keep) * var
+            if store:
+                bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+        return gamma * (x - mean) / std + beta, None
+
+    return batchnorm_forward
+
+
+def layernorm_over_batch(x: Any, gamma: Any, beta: Any, ln_param: dict[str, Any]) -> tuple[Any, None]:
+    eps = ln_param.get("eps", 1e-5)
+    return gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps) + beta, None
+
+
+def softmax_loss_unstable(x: Any, y: Any) -> tuple[Any, Any]:
+    probs = np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)
+    N = x.shape[0]
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    return -np.sum(np.log(probs[np.arange(N), y])) / N, dx / N
+
+
+def sgd_momentum_other_formula(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
+    config = config if config is not None else {}
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config["momentum"] * config.get("velocity", np.zeros_like(w)) + dw
+    config["velocity"] = v
+    return w - config["learning_rate"] * v, config
+
+
+def forgetful(update: Any) -> Any:
+    """The same update rule, but nothing it computes is written back into config."""
+
+    def step(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
+        original = dict(config or {})
+        next_w, _ = update(w, dw, dict(original))
+        return next_w, original
+
+    return step
+
+
+def adam_variant(*, late_t: bool = False, bias_correction: bool = True) -> Any:
+    def adam(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
+        config = config if config is not None else {}
+        lr, beta1, beta2 = config.get("learning_rate", 1e-3), config.get("beta1", 0.9), config.get("beta2", 0.999)
+        eps = config.get("epsilon", 1e-8)
+        t = np.float64(config.get("t", 0)) + (0 if late_t else 1)
+        m = beta1 * config.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+        v = beta2 * config.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+        m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if bias_correction else (m, v)
+        config["m"], config["v"], config["t"] = m, v, int(t) + (1 if late_t else 0)
+        return w - lr * m_hat / (np.sqrt(v_hat) + eps), config
+
+    return adam
+
+
+def rmsprop_eps_inside(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
+    config = config if config is not None else {}
+    lr, decay, eps = config.get("learning_rate", 1e-2), config.get("decay_rate", 0.99), config.get("epsilon", 1e-8)
+    cache = decay * config.get("cache", np.zeros_like(w)) + (1 - decay) * dw**2
+    config["cache"] = cache
+    return w - lr * dw / np.sqrt(cache + eps), config
+
+
+def model_variant(reference: Any, *, penalty: float, bias_penalty: bool) -> types.SimpleNamespace:
+    """The reference network with its L2 term changed: `penalty` extra times 0.5*reg*W**2, or on non-W too."""
+    base = reference.fc_net.FullyConnectedNet
+
+    class FullyConnectedNet(base):  # type: ignore[misc, valid-type]
+        def loss(self, X: Any, y: Any = None) -> Any:
+            result = super().loss(X, y)
+            if y is None:
+                return result
+            loss, grads = result
+            for name, value in self.params.items():
+                is_weight = name.startswith("W")
+                factor = penalty if is_weight else (1.0 if bias_penalty else 0.0)
+                loss += factor * 0.5 * self.reg * np.sum(value * value)
+                grads[name] = grads[name] + factor * self.reg * value
+            return loss, grads
+
+    fc_net = types.SimpleNamespace(**{**vars(reference.fc_net), "FullyConnectedNet": FullyConnectedNet})
+    return types.SimpleNamespace(**{**vars(reference), "fc_net": fc_net})
+
+
+BN = ("layers.batchnorm_forward",)
+MUTANTS = {
+    mutant.code: mutant
+    for mutant in (
+        Mutant("bn_eps_outside_sqrt", BN, ("out",),
+               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(eps_outside=True))),
+        Mutant("bn_running_average_swapped", BN, ("out", "param_running_mean", "param_running_var"),
+               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(swapped=True))),
+        Mutant("bn_test_uses_batch_stats", BN, ("out",),
+               lambda ref: with_functions(ref, "layers",
+                                          batchnorm_forward=batchnorm_variant(test_batch_stats=True))),
+        Mutant("bn_unbiased_variance", BN, ("out", "param_running_var"),
+               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(ddof=1))),
+        Mutant("bn_running_stats_not_stored", BN, ("out", "param_running_mean", "param_running_var"),
+               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(store=False))),
+        Mutant("ln_normalizes_over_batch", ("layers.layernorm_forward",), ("out",),
+               lambda ref: with_functions(ref, "layers", layernorm_forward=layernorm_over_batch)),
+        Mutant("softmax_not_stable", ("layers.softmax_loss",), ("loss", "dx"),
+               lambda ref: with_functions(ref, "layers", softmax_loss=softmax_loss_unstable)),
+        Mutant("momentum_formula", ("optim.sgd_momentum",), ("w",),
+               lambda ref: with_functions(ref, "optim", sgd_momentum=sgd_momentum_other_formula)),
+        Mutant("optimizer_state_not_saved", ("optim.sgd_momentum", "optim.rmsprop", "optim.adam"), ("w",),
+               lambda ref: with_functions(ref, "optim", sgd_momentum=forgetful(ref.optim.sgd_momentum),
+                                          rmsprop=forgetful(ref.optim.rmsprop), adam=forgetful(ref.optim.adam))),
+        Mutant("adam_t_incremented_late", ("optim.adam",), ("w",),
+               lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True))),
+        Mutant("adam_no_bias_correction", ("optim.adam",), ("w",),
+               lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False))),
+        Mutant("rmsprop_eps_inside_sqrt", ("optim.rmsprop",), ("w",),
+               lambda ref: with_functions(ref, "optim", rmsprop=rmsprop_eps_inside)),
+        Mutant("l2_missing_half", ("fc_net.FullyConnectedNet",), ("loss",),
+               lambda ref: model_variant(ref, penalty=1.0, bias_penalty=False)),
+        Mutant("l2_regularizes_bias", ("fc_net.FullyConnectedNet",), ("loss",),
+               lambda ref: model_variant(ref, penalty=0.0, bias_penalty=True)),
+    )
+}

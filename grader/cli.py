@@ -1,0 +1,106 @@
+"""The command line: `grader grade PATH` grades one submission; `grader checks` lists the catalog."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from grader.assignments import UnknownAssignment, get_assignment
+from grader.engine.grading import GradingLimits, grade_submission
+from grader.engine.report import Report
+from grader.sandbox_client.executor import LocalProcessExecutor, SandboxUnavailable
+from grader.settings import get_settings
+from grader.submissions.intake import UnusableSubmission, load_submission
+
+EXIT_UNUSABLE_INPUT = 2
+EXIT_SANDBOX_UNAVAILABLE = 3
+STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow"}
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade CS231n assignment 2 submissions.")
+err = Console(stderr=True)
+
+
+@app.command()
+def grade(
+    path: Annotated[Path, typer.Argument(help="a folder or a .zip with layers.py, fc_net.py, optim.py")],
+    assignment: Annotated[str, typer.Option(help="the check catalog")] = "cs231n-a2-fc",
+    seed: Annotated[int | None, typer.Option(help="seed of the hidden inputs (random when omitted)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON document")] = False,
+) -> None:
+    """Grade one submission and print its report."""
+    settings = get_settings()
+    try:
+        catalog = get_assignment(assignment)
+        submission = load_submission(path)
+    except (UnknownAssignment, UnusableSubmission) as exc:
+        err.print(f"[red]cannot grade {path}:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_UNUSABLE_INPUT) from exc
+    run_seed = seed if seed is not None else secrets.randbelow(2**31)
+    limits = GradingLimits(time_scale=settings.time_scale, memory_bytes=settings.probe_memory_bytes,
+                           file_bytes=settings.probe_file_bytes)
+    try:
+        with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+            task = bar.add_task("grading", total=None)
+            report = grade_submission(submission, catalog, seed=run_seed, executor=LocalProcessExecutor(),
+                                      limits=limits,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except SandboxUnavailable as exc:
+        err.print(f"[red]the sandbox could not run:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_SANDBOX_UNAVAILABLE) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        return
+    print_report(report, missing=submission.missing)
+
+
+def print_report(report: Report, missing: tuple[str, ...]) -> None:
+    console = Console(highlight=False)
+    console.print(f"[bold]{report.assignment}[/bold]  seed {report.seed}  "
+                  f"score [bold]{report.score:g} / {report.max_score:g}[/bold]")
+    if missing:
+        console.print(f"[yellow]not submitted: {', '.join(missing)}[/yellow]")
+    for question in report.questions:
+        table = Table(title=f"{question.name}: {question.score:g} / {question.max_score:g}", title_justify="left")
+        for column in ("check", "status", "score", "error"):
+            table.add_column(column)
+        for check in (c for c in report.checks if c.question == question.name):
+            worst = max(check.errors.values(), default=0.0)
+            style = STATUS_STYLE[check.status]
+            table.add_row(check.id, f"[{style}]{check.status}[/{style}]", f"{check.score:g}/{check.max_score:g}",
+                          f"{worst:.1e}")
+        console.print(table)
+    failing = [c for c in report.checks if c.status != "passed"]
+    if failing:
+        console.print("[bold]Feedback[/bold]")
+    for check in failing:
+        console.print(f"[bold]{check.id}[/bold] ({check.status}, {check.visibility})")
+        console.print(check.message, markup=False)
+
+
+@app.command()
+def checks(assignment: Annotated[str, typer.Option(help="the check catalog")] = "cs231n-a2-fc") -> None:
+    """List the checks of a catalog."""
+    try:
+        catalog = get_assignment(assignment)
+    except UnknownAssignment as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_UNUSABLE_INPUT) from exc
+    table = Table(title=catalog.title, title_justify="left")
+    for column in ("check", "question", "points", "visibility", "what it checks"):
+        table.add_column(column)
+    for item in catalog.build_checks(0):
+        table.add_row(item.id, item.question.split()[0], f"{item.points:g}", item.visibility, item.summary)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

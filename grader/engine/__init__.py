@@ -1,0 +1,1 @@
+"""The grading engine: probes and plans, trusted reading of outputs, verdicts, diagnosis and reports."""

@@ -1,0 +1,22 @@
+"""What the engine needs to know of an assignment: its checks, reference, mistakes and package names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from grader.engine.checks import Check, Mutant
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: str
+    package: str  # the package the students' imports name (cs231n)
+    package_aliases: tuple[str, ...]  # other names of the same package in other courses (daseCV)
+    questions: tuple[str, ...]
+    mistakes: Mapping[str, str]  # mistake code -> an explanation a student can act on
+    mutants: Mapping[str, Mutant]
+    build_checks: Callable[[int], list[Check]]
+    reference_modules: Callable[[], Any]

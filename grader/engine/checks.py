@@ -1,0 +1,175 @@
+"""Checks, the trusted context they are judged in, and the generic judge "agrees with the reference"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from grader.engine.compare import Comparison, compare
+from grader.engine.outputs import ProbeOutcome
+from grader.engine.probes import Probe
+from sandbox import recipes
+
+Visibility = Literal["visible", "hidden"]
+DEFAULT_THRESHOLD = 1e-6  # equivalent correct formulas agree to ~1e-10 in float64; known mistakes are > 1e-3
+MUTANT_MATCH_THRESHOLD = 1e-6
+
+
+@dataclass
+class Judgement:
+    """What a judge decided: the share of the points, errors per output, and what to tell the student."""
+
+    fraction: float
+    errors: dict[str, float] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    diagnosis: list[str] = field(default_factory=list)
+
+
+class Judge(Protocol):
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        """Judge the outcomes of the check's probes."""
+        ...
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A known mistake, as a variant of the reference: `build` turns the reference modules into it."""
+
+    code: str
+    targets: tuple[str, ...]
+    evidence: tuple[str, ...]
+    build: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    target: str
+    question: str
+    points: float
+    visibility: Visibility
+    summary: str
+    probes: tuple[Probe, ...]
+    judge: Judge
+    depends_on: tuple[str, ...] = ()
+
+
+class TrustedContext:
+    """Runs recipes on the reference and on its mutants, on this side of the boundary, with caching."""
+
+    def __init__(self, reference: Any, mutants: Mapping[str, Mutant]) -> None:
+        self.reference = reference
+        self.mutants = mutants
+        self._cache: dict[tuple[str, int], recipes.RecipeResult | None] = {}
+
+    def run(self, modules: Any, probe: Probe, options: Mapping[str, Any] | None = None) -> recipes.RecipeResult:
+        with np.errstate(all="ignore"):
+            return recipes.RECIPES[probe.recipe](modules, probe.inputs, dict(options or probe.options))
+
+    def expected(self, probe: Probe) -> recipes.RecipeResult:
+        result = self._cached("reference", probe, lambda: self.reference)
+        assert result is not None, "the reference must run every probe of the catalog"
+        return result
+
+    def mutant_result(self, code: str, probe: Probe) -> recipes.RecipeResult | None:
+        """The mutant's outputs on the probe, or None when that mistake makes the code raise."""
+        return self._cached(code, probe, lambda: self.mutants[code].build(self.reference))
+
+    def _cached(self, key: str, probe: Probe, modules: Callable[[], Any]) -> recipes.RecipeResult | None:
+        slot = (key, id(probe))
+        if slot not in self._cache:
+            try:
+                self._cache[slot] = self.run(modules(), probe)
+            except Exception:
+                if key == "reference":
+                    raise
+                self._cache[slot] = None
+        return self._cache[slot]
+
+    def matching_mutants(self, target: str, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> list[str]:
+        """Codes of the known mistakes whose outputs the student's outputs reproduce."""
+        return [code for code, mutant in self.mutants.items()
+                if target in mutant.targets and self._reproduces(mutant, probes, outcomes)]
+
+    def _reproduces(self, mutant: Mutant, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> bool:
+        compared = observable = False
+        for probe, outcome in zip(probes, outcomes, strict=True):
+            if not outcome.ran:
+                continue
+            mutated = self.mutant_result(mutant.code, probe)
+            if mutated is None:
+                continue
+            expected = self.expected(probe).arrays
+            for name in mutant.evidence:
+                if name not in expected:
+                    continue
+                variant, actual = mutated.arrays.get(name), outcome.arrays.get(name)
+                if variant is None:
+                    agrees = actual is None
+                    differs = True
+                else:
+                    agrees = compare(actual, variant).passes(MUTANT_MATCH_THRESHOLD)
+                    differs = not compare(variant, expected[name]).passes(DEFAULT_THRESHOLD)
+                if not agrees:
+                    return False
+                compared = True
+                observable = observable or differs
+        return compared and observable
+
+
+def output_key(check: Check, probe: Probe, name: str) -> str:
+    return f"{probe.label}:{name}" if len(check.probes) > 1 else name
+
+
+def describe(key: str, comparison: Comparison, threshold: float, visible: bool) -> str:
+    """One line a student can act on; expected values are shown for visible checks only."""
+    if comparison.problem is not None:
+        where = f" at index {list(comparison.worst_index)}" if comparison.worst_index else ""
+        return f"{key} {comparison.problem}{where}"
+    line = f"{key}: relative error {comparison.error:.2e} is above {threshold:.0e}"
+    if comparison.worst_index:
+        line += f", worst at index {list(comparison.worst_index)}"
+    if visible and comparison.expected_value is not None:
+        line += f" (expected {comparison.expected_value:.8g}, got {comparison.actual_value:.8g})"
+    return line
+
+
+STRUCTURAL_CODES = {"grad_": "missing_grads", "param_": "missing_params"}
+
+
+@dataclass(frozen=True)
+class AgreesWithReference:
+    """Every output the reference produces must be there, with its shape, within its threshold."""
+
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    default: float = DEFAULT_THRESHOLD
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        judgement = Judgement(fraction=0.0)
+        passed = total = 0
+        for probe, outcome in zip(check.probes, outcomes, strict=True):
+            for name, expected in context.expected(probe).arrays.items():
+                total += 1
+                key = output_key(check, probe, name)
+                actual = outcome.arrays.get(name) if outcome.ran else None
+                comparison = compare(actual, expected)
+                threshold = self.thresholds.get(name, self.default)
+                judgement.errors[key] = comparison.error
+                if comparison.passes(threshold):
+                    passed += 1
+                    continue
+                if not outcome.ran:
+                    continue
+                reason = outcome.invalid.get(name)
+                judgement.lines.append(f"{key} {reason}" if reason else
+                                       describe(key, comparison, threshold, check.visibility == "visible"))
+                judgement.diagnosis.extend(code for prefix, code in STRUCTURAL_CODES.items()
+                                           if actual is None and name.startswith(prefix) and reason is None)
+        judgement.fraction = passed / total if total else 0.0
+        if judgement.fraction < 1.0:
+            judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))
+        judgement.diagnosis = list(dict.fromkeys(judgement.diagnosis))
+        return judgement

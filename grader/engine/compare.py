@@ -1,0 +1,52 @@
+"""Comparing one output with its expected value: the course's relative error, and where it is worst."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WORST_ERROR = 1.0  # rel_error never exceeds 1; missing, misshapen or non-finite outputs count as that
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How far `actual` is from `expected`; `problem` is set when they cannot be compared at all."""
+
+    error: float
+    worst_index: tuple[int, ...] | None = None
+    expected_value: float | None = None
+    actual_value: float | None = None
+    problem: str | None = None
+
+    def passes(self, threshold: float) -> bool:
+        return self.problem is None and self.error <= threshold
+
+
+def rel_error(x: np.ndarray, y: np.ndarray) -> float:
+    """The course's relative error: max(|x - y| / max(1e-8, |x| + |y|))."""
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)), initial=0.0))
+
+
+def compare(actual: np.ndarray | None, expected: np.ndarray) -> Comparison:
+    """The comparison of a student's output with the reference's, elementwise in float64."""
+    if actual is None:
+        return Comparison(WORST_ERROR, problem="missing")
+    if actual.shape != expected.shape:
+        return Comparison(WORST_ERROR, problem=f"has shape {actual.shape}, expected {expected.shape}")
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    if a.size == 0:
+        return Comparison(0.0)
+    both_nonfinite = ~np.isfinite(e) & ~np.isfinite(a) & ((a == e) | (np.isnan(a) & np.isnan(e)))
+    if np.any(~np.isfinite(a) & ~both_nonfinite):
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(~np.isfinite(a))), a.shape))
+        return Comparison(WORST_ERROR, worst_index=index, problem="contains NaN or inf")
+    if np.any(~np.isfinite(e) & ~both_nonfinite):
+        return Comparison(WORST_ERROR, problem="is finite where the expected value is not")
+    a_finite, e_finite = np.where(both_nonfinite, 0.0, a), np.where(both_nonfinite, 0.0, e)
+    errors = np.abs(a_finite - e_finite) / np.maximum(1e-8, np.abs(a_finite) + np.abs(e_finite))
+    flat = int(np.argmax(errors))
+    index = tuple(int(i) for i in np.unravel_index(flat, errors.shape))
+    return Comparison(float(errors.reshape(-1)[flat]), worst_index=index,
+                      expected_value=float(e.reshape(-1)[flat]), actual_value=float(a.reshape(-1)[flat]))

@@ -1,0 +1,122 @@
+"""Grade one submission: plan the probes, run them in the sandbox, judge on the trusted side, report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from grader.engine.assignment import Assignment
+from grader.engine.checks import Check, Judgement, TrustedContext
+from grader.engine.outputs import ProbeOutcome
+from grader.engine.probes import build_plan
+from grader.engine.report import CheckReport, CheckStatus, QuestionReport, Report
+from grader.sandbox_client.executor import Executor, ProgressCallback
+from grader.submissions.intake import Submission
+
+NOT_RUN_STATUSES: Mapping[str, tuple[CheckStatus, str]] = {
+    "timeout": ("timeout", "time limit"),
+    "error": ("error", "exception"),
+    "crashed": ("error", "crashed"),
+    "memory_limit": ("error", "memory limit"),
+    "output_limit": ("error", "output limit"),
+    "invalid_output": ("error", "invalid output"),
+}
+
+
+@dataclass(frozen=True)
+class GradingLimits:
+    """Limits handed to the sandbox; time limits are scaled for slow machines."""
+
+    time_scale: float = 1.0
+    memory_bytes: int = 2 * 1024**3
+    file_bytes: int = 8 * 1024**2
+
+
+def grade_submission(
+    submission: Submission,
+    assignment: Assignment,
+    *,
+    seed: int,
+    executor: Executor,
+    limits: GradingLimits | None = None,
+    progress: ProgressCallback | None = None,
+) -> Report:
+    limits = limits or GradingLimits()
+    checks = assignment.build_checks(seed)
+    probes = [(f"{check.id}/{probe.label}", probe) for check in checks for probe in check.probes]
+    plan = build_plan(probes, package=assignment.package, package_aliases=assignment.package_aliases,
+                      limits={"memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes},
+                      time_scale=limits.time_scale)
+    outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, progress), strict=True))
+    context = TrustedContext(assignment.reference_modules(), assignment.mutants)
+    reports = [
+        judge_check(check, [outcomes[f"{check.id}/{p.label}"] for p in check.probes], context, assignment)
+        for check in checks
+    ]
+    add_dependency_notes(checks, reports)
+    return summarize(assignment, seed, reports)
+
+
+def judge_check(check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext,
+                assignment: Assignment) -> CheckReport:
+    judgement = check.judge(check, outcomes, context)
+    failed_run = next((o for o in outcomes if not o.ran), None)
+    status: CheckStatus
+    if failed_run is not None:
+        status, label = NOT_RUN_STATUSES[failed_run.status]
+        lines = [f"{label}: {failed_run.message}".rstrip()]
+        if failed_run.stdout:
+            lines.append(f"your code printed (last lines):\n{failed_run.stdout}")
+        lines += judgement.lines
+    else:
+        status = "passed" if judgement.fraction >= 1.0 else "failed"
+        lines = judgement.lines or ["all outputs agree with the reference"]
+    lines += explain(judgement, assignment)
+    if check.visibility == "hidden" and status != "passed":
+        lines.append("(hidden check: its inputs and expected values are not shown)")
+    return CheckReport(
+        id=check.id,
+        target=check.target,
+        question=check.question,
+        status=status,
+        score=round(check.points * judgement.fraction, 4),
+        max_score=check.points,
+        visibility=check.visibility,
+        message="\n".join(lines),
+        diagnosis=judgement.diagnosis,
+        errors={key: float(f"{value:.3e}") for key, value in judgement.errors.items()},
+    )
+
+
+def explain(judgement: Judgement, assignment: Assignment) -> list[str]:
+    return [f"likely mistake [{code}]: {assignment.mistakes[code]}" for code in judgement.diagnosis]
+
+
+def add_dependency_notes(checks: Sequence[Check], reports: Sequence[CheckReport]) -> None:
+    """A failing check that relies on other functions names those of them that fail their own checks."""
+    failing_targets = {report.target for report in reports if report.status != "passed"}
+    for check, report in zip(checks, reports, strict=True):
+        if report.status == "passed" or not check.depends_on:
+            continue
+        culprits = [target for target in check.depends_on if target in failing_targets]
+        if culprits:
+            report.message += "\nit relies on functions that fail their own checks: " + ", ".join(culprits)
+
+
+def summarize(assignment: Assignment, seed: int, reports: list[CheckReport]) -> Report:
+    questions = [
+        QuestionReport(
+            name=name,
+            score=round(sum(r.score for r in reports if r.question == name), 4),
+            max_score=round(sum(r.max_score for r in reports if r.question == name), 4),
+        )
+        for name in assignment.questions
+    ]
+    return Report(
+        assignment=assignment.name,
+        seed=seed,
+        score=round(sum(q.score for q in questions), 4),
+        max_score=round(sum(q.max_score for q in questions), 4),
+        questions=questions,
+        checks=reports,
+    )

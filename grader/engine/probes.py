@@ -1,0 +1,81 @@
+"""Probes (one function call of the student's code on chosen inputs) and the plan sent to the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MODULE_ORDER = ("layers", "layer_utils", "optim", "fc_net", "solver")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One recipe of sandbox/recipes.py run on the student's modules.
+
+    `label` tells the probes of one check apart in reports; `calls` names the student functions the
+    probe calls (a function that hangs once is not called again in the same run).
+    """
+
+    label: str
+    recipe: str
+    modules: tuple[str, ...]
+    inputs: Mapping[str, np.ndarray]
+    options: Mapping[str, Any]
+    calls: tuple[str, ...] = ()
+    time_limit: float = 5.0
+
+
+@dataclass(frozen=True)
+class SandboxPlan:
+    """Everything the sandbox needs and nothing it must not see: no reference, expected values or points."""
+
+    document: dict[str, Any]
+    inputs: dict[str, np.ndarray] = field(repr=False)
+    probe_ids: tuple[str, ...]
+
+    def subset(self, keep: Sequence[int], import_failures: Mapping[str, Any], hanging: Sequence[str]) -> SandboxPlan:
+        """The same plan restricted to the probes at `keep`, with what earlier attempts learnt."""
+        wanted = set(keep)
+        probes = [probe for probe in self.document["probes"] if probe["index"] in wanted]
+        prefixes = tuple(f"p{index}__" for index in wanted)
+        inputs = {name: value for name, value in self.inputs.items() if name.startswith(prefixes)}
+        document = {**self.document, "probes": probes, "import_failures": dict(import_failures),
+                    "hanging": list(hanging)}
+        return SandboxPlan(document=document, inputs=inputs, probe_ids=self.probe_ids)
+
+
+def import_probe(module: str) -> Probe:
+    return Probe(label=f"import.{module}", recipe="import", modules=(module,), inputs={}, options={})
+
+
+def build_plan(
+    probes: Sequence[tuple[str, Probe]],
+    *,
+    package: str,
+    package_aliases: Sequence[str],
+    limits: Mapping[str, int],
+    time_scale: float = 1.0,
+) -> SandboxPlan:
+    """Number the probes, import probes first (one per module, so a broken module is found once)."""
+    used = {module for _, probe in probes for module in probe.modules}
+    ordered = [(f"import.{m}", import_probe(m)) for m in MODULE_ORDER if m in used] + list(probes)
+    entries: list[dict[str, Any]] = []
+    inputs: dict[str, np.ndarray] = {}
+    for index, (probe_id, probe) in enumerate(ordered):
+        entries.append({
+            "index": index,
+            "id": probe_id,
+            "recipe": probe.recipe,
+            "modules": list(probe.modules),
+            "calls": list(probe.calls),
+            "options": dict(probe.options),
+            "time_limit": probe.time_limit * time_scale,
+        })
+        for name, value in probe.inputs.items():
+            inputs[f"p{index}__{name}"] = value
+    document = {"package": package, "package_aliases": list(package_aliases), "limits": dict(limits),
+                "probes": entries}
+    return SandboxPlan(document=document, inputs=inputs, probe_ids=tuple(pid for pid, _ in ordered))

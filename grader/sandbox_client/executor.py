@@ -1,0 +1,173 @@
+"""The executor interface, the restart logic every executor shares, and the local-process executor.
+
+An executor turns (plan, submission files) into one validated ProbeOutcome per probe. If the sandbox
+dies in the middle (student code killed its own runner, say), the probe that was running is marked
+"crashed" and the remaining probes run again in a fresh sandbox: a probe fails alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from grader.engine.outputs import ProbeOutcome, read_probe_outcome
+from grader.engine.probes import SandboxPlan
+
+RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner.py"
+ProgressCallback = Callable[[int, int], None]
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox could not run at all (not a fault of the submission): never award or change a grade."""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, plan: SandboxPlan, files: Mapping[str, bytes],
+            progress: ProgressCallback | None = None) -> list[ProbeOutcome]:
+        """One outcome per probe of the plan, in plan order."""
+        ...
+
+
+def write_job(job: Path, plan: SandboxPlan, files: Mapping[str, bytes]) -> None:
+    """The job folder the runner reads: plan.json, inputs.npz and submission/<graded files>."""
+    (job / "submission").mkdir(parents=True)
+    (job / "plan.json").write_text(json.dumps(plan.document))
+    buffer = io.BytesIO()
+    np.savez(buffer, **plan.inputs)
+    (job / "inputs.npz").write_bytes(buffer.getvalue())
+    for name, content in files.items():
+        (job / "submission" / name).write_bytes(content)
+
+
+def count_finished(out: Path) -> int:
+    return sum(1 for name in os.listdir(out) if name.endswith(".json"))
+
+
+class RestartingExecutor:
+    """Runs the plan, and again on what is left each time the sandbox dies part-way."""
+
+    name = "abstract"
+
+    def launch(self, job: Path, out: Path, scratch: Path, deadline: float,
+               on_poll: Callable[[], None]) -> int | None:
+        """Run the runner on `job`; its exit code (negative: killed by that signal), None at `deadline`."""
+        raise NotImplementedError
+
+    def run(self, plan: SandboxPlan, files: Mapping[str, bytes],
+            progress: ProgressCallback | None = None) -> list[ProbeOutcome]:
+        total = len(plan.probe_ids)
+        with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
+            out = Path(tmp) / "out"
+            out.mkdir()
+            outcomes: dict[int, ProbeOutcome] = {}
+            current = plan
+            for attempt in range(total + 1):
+                job = Path(tmp) / f"job{attempt}"
+                write_job(job, current, files)
+                scratch = Path(tmp) / f"scratch{attempt}"
+                scratch.mkdir()
+
+                def report() -> None:
+                    if progress is not None:
+                        progress(min(total, count_finished(out)), total)
+
+                deadline = time.monotonic() + self.run_time_limit(current)
+                code = self.launch(job, out, scratch, deadline, report)
+                pending = [p["index"] for p in current.document["probes"]]
+                for index in pending:
+                    outcome = read_probe_outcome(out, index)
+                    if outcome is not None:
+                        outcomes[index] = outcome
+                left = [index for index in pending if index not in outcomes]
+                if not left:
+                    break
+                if code is not None and code > 0 and len(left) == len(pending):
+                    # The runner itself failed before finishing anything: not the submission's doing.
+                    raise SandboxUnavailable(f"the sandbox runner failed (exit code {code})")
+                outcomes[left[0]] = ProbeOutcome(
+                    status="crashed" if code is not None else "timeout",
+                    message="the sandbox process running this probe was killed"
+                    if code is not None else "the whole run exceeded its time limit",
+                )
+                current = plan.subset(left[1:], *self._learnt(plan, outcomes))
+                if not left[1:]:
+                    break
+            report()
+        return [outcomes.get(i, ProbeOutcome(status="crashed", message="not run")) for i in range(total)]
+
+    @staticmethod
+    def run_time_limit(plan: SandboxPlan) -> float:
+        return 10.0 + sum(float(p["time_limit"]) for p in plan.document["probes"])
+
+    @staticmethod
+    def _learnt(plan: SandboxPlan, outcomes: Mapping[int, ProbeOutcome]) -> tuple[dict[str, object], list[str]]:
+        """Import failures and hanging functions seen so far, so a restarted sandbox skips them too."""
+        failures: dict[str, object] = {}
+        hanging: list[str] = []
+        for probe in plan.document["probes"]:
+            outcome = outcomes.get(probe["index"])
+            if outcome is None or outcome.ran:
+                continue
+            if probe["recipe"] == "import":
+                failures[probe["modules"][0]] = {"status": outcome.status, "message": outcome.message}
+            elif outcome.status == "timeout" and len(probe["calls"]) == 1:
+                hanging.append(probe["calls"][0])
+        return failures, hanging
+
+
+def runner_environment(home: Path) -> dict[str, str]:
+    """An environment built from an allowlist: nothing of the service's (database URLs, secrets) leaks."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
+
+
+class LocalProcessExecutor(RestartingExecutor):
+    """Runs the runner as a local process. For development only: it is not a security boundary."""
+
+    name = "process"
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+
+    def launch(self, job: Path, out: Path, scratch: Path, deadline: float,
+               on_poll: Callable[[], None]) -> int | None:
+        command = [self.python, "-I", str(RUNNER), "--job", str(job), "--out", str(out), "--scratch", str(scratch)]
+        try:
+            process = subprocess.Popen(command, env=runner_environment(scratch), stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       start_new_session=True)
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot start {self.python}: {exc}") from exc
+        try:
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    return None
+                on_poll()
+                time.sleep(0.05)
+            return process.returncode
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -1,0 +1,1 @@
+"""Uploaded submissions: intake and validation of the files students hand in."""

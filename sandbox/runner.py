@@ -1,0 +1,404 @@
+"""The sandbox's evaluator: run a plan's probes on the student's code and write raw outputs, nothing more.
+
+It never sees the reference, expected values, thresholds or points; every judgement is made outside,
+after it has finished. Each probe runs in a fresh child process with its own time limit, so a probe that
+hangs or crashes fails alone. Standard library and numpy only.
+
+usage: python -I runner.py --job DIR --out DIR --scratch DIR [--scaffold DIR]
+  DIR/plan.json, DIR/inputs.npz, DIR/submission/<graded files>; results go to OUT/p<index>.{json,npz}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.abc
+import importlib.util
+import io
+import json
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+import traceback
+import types
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # python -I leaves the script's folder out of sys.path
+
+import numpy as np  # noqa: E402
+import recipes  # noqa: E402
+
+MODULE_FILES = {
+    "layers": "layers.py",
+    "optim": "optim.py",
+    "fc_net": "classifiers/fc_net.py",
+    "layer_utils": "layer_utils.py",
+    "solver": "solver.py",
+    "gradient_check": "gradient_check.py",
+}
+STUDENT_FILES = {"layers.py": "layers.py", "optim.py": "optim.py", "fc_net.py": "classifiers/fc_net.py"}
+SCAFFOLD_FILES = {"solver.py": "solver.py", "gradient_check.py": "gradient_check.py"}
+MAX_RESULT_BYTES = 32 * 1024 * 1024
+LOG_TAIL_BYTES = 4096
+CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def sanitize(text: str, limit: int) -> str:
+    """Printable text only (no ANSI escapes or NULs), at most `limit` characters from the end."""
+    cleaned = CONTROL_CHARS.sub("", text)
+    return cleaned if len(cleaned) <= limit else "..." + cleaned[-limit:]
+
+
+# ---------------------------------------------------------------------------------------------- package
+
+
+def build_package(submission: Path, scaffold: Path, root: Path, package: str) -> None:
+    """Lay out the package the student's imports expect: uploaded files plus the course's scaffolding."""
+    pkg = root / package
+    (pkg / "classifiers").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "classifiers" / "__init__.py").write_text("")
+    for uploaded, target in STUDENT_FILES.items():
+        if (submission / uploaded).is_file():
+            shutil.copyfile(submission / uploaded, pkg / target)
+    own_utils = submission / "layer_utils.py"
+    shutil.copyfile(own_utils if own_utils.is_file() else scaffold / "layer_utils.py", pkg / "layer_utils.py")
+    for provided, target in SCAFFOLD_FILES.items():
+        shutil.copyfile(scaffold / provided, pkg / target)
+
+
+class _ExistingModule(importlib.abc.Loader):
+    def __init__(self, module: types.ModuleType) -> None:
+        self.module = module
+
+    def create_module(self, spec: Any) -> types.ModuleType:
+        return self.module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Already executed under its primary name."""
+
+
+class PackageAlias(importlib.abc.MetaPathFinder):
+    """Make `alias.x.y` the very same module object as `package.x.y` (courses renamed cs231n to daseCV)."""
+
+    def __init__(self, alias: str, package: str) -> None:
+        self.alias, self.package = alias, package
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.alias and not fullname.startswith(self.alias + "."):
+            return None
+        module = importlib.import_module(self.package + fullname[len(self.alias) :])
+        return importlib.util.spec_from_loader(fullname, _ExistingModule(module))
+
+
+def import_modules(package: str, names: list[str], pkg_root: Path) -> types.SimpleNamespace:
+    namespace = types.SimpleNamespace()
+    for name in names:
+        if not (pkg_root / package / MODULE_FILES[name]).is_file():
+            raise ModuleNotFoundError(f"{Path(MODULE_FILES[name]).name} was not submitted")
+        dotted = MODULE_FILES[name][: -len(".py")].replace("/", ".")
+        setattr(namespace, name, importlib.import_module(f"{package}.{dotted}"))
+    return namespace
+
+
+# ------------------------------------------------------------------------------------------------ child
+
+
+def short_traceback(exc: BaseException, pkg_root: Path) -> str:
+    """The exception and the frames inside the submitted package only, with paths made relative."""
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(str(pkg_root)):
+            relative = Path(frame.filename).relative_to(pkg_root).as_posix().split("/", 1)[-1]
+            lines.append(f'  File "{relative}", line {frame.lineno}, in {frame.name}')
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}")
+    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith(str(pkg_root)):
+        relative = Path(exc.filename).relative_to(pkg_root).as_posix().split("/", 1)[-1]
+        lines.append(f'  File "{relative}", line {exc.lineno}')
+    detail = str(exc)
+    lines.append(f"{type(exc).__name__}: {detail[:500]}" if detail else type(exc).__name__)
+    return sanitize("\n".join(lines[-12:]), 3000)
+
+
+def child_main(
+    probe: dict[str, Any],
+    inputs: dict[str, np.ndarray],
+    plan: dict[str, Any],
+    pkg_root: Path,
+    write_fd: int,
+    log_path: Path,
+) -> None:
+    """Runs in the forked child: import, call, send the outputs up the pipe. Never returns."""
+    header: dict[str, Any] = {"status": "ok", "message": "", "invalid": {}}
+    payload = b""
+    try:
+        os.setpgid(0, 0)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        limits = plan.get("limits", {})
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.get("file_bytes", 8 << 20),) * 2)
+        if limits.get("memory_bytes"):
+            resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
+        sys.path.insert(0, str(pkg_root))
+        for alias in plan.get("package_aliases", []):
+            sys.meta_path.insert(0, PackageAlias(alias, plan["package"]))
+        np.random.seed(0)
+        modules = import_modules(plan["package"], probe["modules"], pkg_root)
+        result = recipes.RECIPES[probe["recipe"]](modules, inputs, probe.get("options", {}))
+        buffer = io.BytesIO()
+        np.savez(buffer, **result.arrays)
+        payload = buffer.getvalue()
+        header["invalid"] = result.invalid
+    except MemoryError as exc:
+        header = {"status": "memory_limit", "message": short_traceback(exc, pkg_root), "invalid": {}}
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
+        header = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
+        header["exception"] = type(exc).__name__
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        encoded = json.dumps(header).encode()
+        os.write(write_fd, struct.pack(">I", len(encoded)) + encoded)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_fd, view) :]
+    finally:
+        os._exit(0)
+
+
+# ----------------------------------------------------------------------------------------------- parent
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def reap_all() -> None:
+    """Collect every finished child, including orphans handed to us when we are the container's PID 1."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def read_until_eof(read_fd: int, deadline: float) -> tuple[bytes, str | None]:
+    """Everything the child sends, or a failure status: timeout or output_limit."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return b"", "timeout"
+        ready, _, _ = select.select([read_fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks), None
+        total += len(chunk)
+        if total > MAX_RESULT_BYTES:
+            return b"", "output_limit"
+        chunks.append(chunk)
+
+
+def wait_exit(pid: int, deadline: float) -> int | None:
+    """The child's wait status, or None if it is still alive at the deadline."""
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.002)
+    return None
+
+
+def crash_status(status: int | None) -> tuple[str, str]:
+    if status is None:
+        return "timeout", "the code did not finish within the time limit"
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number == signal.SIGXFSZ:
+            return "output_limit", "the code printed or wrote more than the output limit"
+        return "crashed", f"the process was killed by signal {signal.Signals(number).name}"
+    return "crashed", f"the process exited (code {os.WEXITSTATUS(status)}) before returning a result"
+
+
+def parse_child_result(data: bytes) -> tuple[dict[str, Any], bytes] | None:
+    if len(data) < 4:
+        return None
+    (length,) = struct.unpack(">I", data[:4])
+    if length > 1 << 20 or len(data) < 4 + length:
+        return None
+    try:
+        header = json.loads(data[4 : 4 + length])
+    except ValueError:
+        return None
+    return (header, data[4 + length :]) if isinstance(header, dict) else None
+
+
+def run_probe(
+    index: int,
+    probe: dict[str, Any],
+    inputs: dict[str, np.ndarray],
+    plan: dict[str, Any],
+    pkg_root: Path,
+    scratch: Path,
+) -> tuple[dict[str, Any], bytes]:
+    log_path = scratch / f"p{index}.log"
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    deadline = started + float(probe.get("time_limit", 5.0))
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        child_main(probe, inputs, plan, pkg_root, write_fd, log_path)
+    os.close(write_fd)
+    try:
+        os.setpgid(pid, pid)
+    except (ProcessLookupError, PermissionError):
+        pass  # the child already did it, or already exited
+    try:
+        data, failure = read_until_eof(read_fd, deadline)
+        status = None if failure else wait_exit(pid, deadline)
+    finally:
+        os.close(read_fd)
+        kill_group(pid)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        reap_all()
+    parsed = None if failure else parse_child_result(data)
+    if failure:
+        header = {
+            "status": failure,
+            "message": crash_status(None)[1]
+            if failure == "timeout"
+            else "the code produced more output than allowed",
+            "invalid": {},
+        }
+        payload = b""
+    elif parsed is None or status is None:
+        code, message = crash_status(status)
+        header, payload = {"status": code, "message": message, "invalid": {}}, b""
+    else:
+        header, payload = parsed
+    header["stdout"] = read_log_tail(log_path)
+    header["seconds"] = round(time.monotonic() - started, 4)
+    return header, payload
+
+
+def read_log_tail(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as log:
+        size = os.fstat(log.fileno()).st_size
+        log.seek(max(0, size - LOG_TAIL_BYTES))
+        return sanitize(log.read(LOG_TAIL_BYTES).decode("utf-8", "replace"), 2000)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`, never following a link planted there by earlier student code."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def skip_reason(
+    probe: dict[str, Any], import_failures: dict[str, dict[str, str]], hanging: set[str]
+) -> dict[str, Any] | None:
+    """A probe is not run when a module it needs cannot be imported or a function it calls hangs."""
+    for module in probe["modules"]:
+        failure = import_failures.get(module)
+        if failure and probe["recipe"] != "import":
+            return {
+                "status": failure["status"],
+                "message": failure["message"],
+                "invalid": {},
+                "skipped": True,
+            }
+    for function in probe.get("calls", []):
+        if function in hanging:
+            return {
+                "status": "timeout",
+                "invalid": {},
+                "skipped": True,
+                "message": f"not run: {function} did not finish within the time limit in an earlier probe",
+            }
+    return None
+
+
+def record_failures(
+    probe: dict[str, Any],
+    header: dict[str, Any],
+    import_failures: dict[str, dict[str, str]],
+    hanging: set[str],
+) -> None:
+    if probe["recipe"] == "import" and header["status"] != "ok":
+        module = probe["modules"][-1]
+        import_failures[module] = {
+            "status": header["status"],
+            "message": f"importing {Path(MODULE_FILES[module]).name} failed:\n" + header["message"],
+        }
+    if header["status"] == "timeout" and not header.get("skipped") and len(probe.get("calls", [])) == 1:
+        hanging.add(probe["calls"][0])
+
+
+def run_plan(job: Path, out: Path, scratch: Path, scaffold: Path) -> None:
+    plan = json.loads((job / "plan.json").read_text())
+    with np.load(job / "inputs.npz", allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    pkg_root = scratch / "pkg"
+    build_package(job / "submission", scaffold, pkg_root, plan["package"])
+    import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
+    hanging = set(plan.get("hanging", []))
+    for probe in plan["probes"]:
+        index = probe["index"]
+        prefix = f"p{index}__"
+        inputs = {name[len(prefix) :]: value for name, value in arrays.items() if name.startswith(prefix)}
+        header = skip_reason(probe, import_failures, hanging)
+        payload = b""
+        if header is None:
+            header, payload = run_probe(index, probe, inputs, plan, pkg_root, scratch)
+        record_failures(probe, header, import_failures, hanging)
+        write_new(out / f"p{index}.npz", payload)
+        write_new(out / f"p{index}.json", json.dumps(header).encode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--job", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--scratch", type=Path, required=True)
+    parser.add_argument("--scaffold", type=Path, default=HERE / "scaffold")
+    args = parser.parse_args()
+    sys.dont_write_bytecode = True
+    run_plan(args.job, args.out, args.scratch, args.scaffold)
+
+
+if __name__ == "__main__":
+    main()
