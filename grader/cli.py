@@ -44,15 +44,30 @@ def grade(
         err.print(f"[red]cannot grade {path}:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_UNUSABLE_INPUT) from exc
     run_seed = seed if seed is not None else secrets.randbelow(2**31)
-    limits = GradingLimits(time_scale=settings.time_scale, memory_bytes=settings.probe_memory_bytes,
-                           file_bytes=settings.probe_file_bytes)
+    limits = GradingLimits(
+        time_scale=settings.time_scale,
+        memory_bytes=settings.probe_memory_bytes,
+        file_bytes=settings.probe_file_bytes,
+    )
     try:
-        with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        with Progress(
+            TextColumn("grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json or not err.is_terminal,
+        ) as bar:
             task = bar.add_task("grading", total=None)
-            report = grade_submission(submission, catalog, seed=run_seed, executor=LocalProcessExecutor(),
-                                      limits=limits,
-                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+            report = grade_submission(
+                submission,
+                catalog,
+                seed=run_seed,
+                executor=LocalProcessExecutor(),
+                limits=limits,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     except SandboxUnavailable as exc:
         err.print(f"[red]the sandbox could not run:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_SANDBOX_UNAVAILABLE) from exc
@@ -64,19 +79,27 @@ def grade(
 
 def print_report(report: Report, missing: tuple[str, ...]) -> None:
     console = Console(highlight=False)
-    console.print(f"[bold]{report.assignment}[/bold]  seed {report.seed}  "
-                  f"score [bold]{report.score:g} / {report.max_score:g}[/bold]")
+    console.print(
+        f"[bold]{report.assignment}[/bold]  seed {report.seed}  "
+        f"score [bold]{report.score:g} / {report.max_score:g}[/bold]"
+    )
     if missing:
         console.print(f"[yellow]not submitted: {', '.join(missing)}[/yellow]")
     for question in report.questions:
-        table = Table(title=f"{question.name}: {question.score:g} / {question.max_score:g}", title_justify="left")
+        table = Table(
+            title=f"{question.name}: {question.score:g} / {question.max_score:g}", title_justify="left"
+        )
         for column in ("check", "status", "score", "error"):
             table.add_column(column)
         for check in (c for c in report.checks if c.question == question.name):
             worst = max(check.errors.values(), default=0.0)
             style = STATUS_STYLE[check.status]
-            table.add_row(check.id, f"[{style}]{check.status}[/{style}]", f"{check.score:g}/{check.max_score:g}",
-                          f"{worst:.1e}")
+            table.add_row(
+                check.id,
+                f"[{style}]{check.status}[/{style}]",
+                f"{check.score:g}/{check.max_score:g}",
+                f"{worst:.1e}",
+            )
         console.print(table)
     failing = [c for c in report.checks if c.status != "passed"]
     if failing:

@@ -89,7 +89,8 @@ def layer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
     cache: Any = None
     out: Any = None
     for x_name, mode in options["passes"]:
-        args = [_fresh(inputs, x_name)] + [_fresh(inputs, name) for name in options.get("extra_args", [])]
+        args: list[Any] = [_fresh(inputs, x_name)]
+        args += [_fresh(inputs, name) for name in options.get("extra_args", [])]
         if param is not None:
             if mode is not None:
                 param["mode"] = mode
@@ -99,7 +100,7 @@ def layer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
     if param is not None:
         for key in options.get("param_outputs", []):
             if key in param:
-                result.record(f"param_{key}", param[key])
+                result.record(key, param[key])
     if options.get("backward"):
         backward: Callable[..., Any] = getattr(mods.layers, options["backward"])
         grads = _unpack(backward(_fresh(inputs, "dout"), cache), len(options["grads"]), options["backward"])
@@ -132,7 +133,7 @@ def optimizer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) ->
             config[name[len("config_") :]] = _fresh(inputs, name)
     w = _fresh(inputs, "w")
     dws = inputs["dw"]
-    steps = []
+    steps: list[np.ndarray] = []
     for step in range(dws.shape[0]):
         w, config = _unpack(update(w, dws[step].copy(), config), 2, options["function"])
         steps.append(as_plain_array(w))

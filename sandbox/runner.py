@@ -11,6 +11,7 @@ usage: python -I runner.py --job DIR --out DIR --scratch DIR [--scaffold DIR]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -34,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # python -I leaves the script's folder out of sys.path
 
 import numpy as np  # noqa: E402
-import recipes  # noqa: E402
+import recipes  # type: ignore[import-not-found]  # noqa: E402
 
 MODULE_FILES = {
     "layers": "layers.py",
@@ -162,9 +163,11 @@ def child_main(
         np.savez(buffer, **result.arrays)
         payload = buffer.getvalue()
         header["invalid"] = result.invalid
+    except recipes.InvalidOutput as exc:
+        header = {"status": "invalid_output", "message": str(exc), "invalid": {}}
     except MemoryError as exc:
         header = {"status": "memory_limit", "message": short_traceback(exc, pkg_root), "invalid": {}}
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
+    except BaseException as exc:
         header = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
         header["exception"] = type(exc).__name__
     try:
@@ -183,10 +186,8 @@ def child_main(
 
 
 def kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def reap_all() -> None:
@@ -271,22 +272,19 @@ def run_probe(
         os.close(read_fd)
         child_main(probe, inputs, plan, pkg_root, write_fd, log_path)
     os.close(write_fd)
-    try:
-        os.setpgid(pid, pid)
-    except (ProcessLookupError, PermissionError):
-        pass  # the child already did it, or already exited
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
     try:
         data, failure = read_until_eof(read_fd, deadline)
         status = None if failure else wait_exit(pid, deadline)
     finally:
         os.close(read_fd)
         kill_group(pid)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
         reap_all()
     parsed = None if failure else parse_child_result(data)
+    header: dict[str, Any]
     if failure:
         header = {
             "status": failure,
@@ -302,7 +300,7 @@ def run_probe(
     else:
         header, payload = parsed
     header["stdout"] = read_log_tail(log_path)
-    header["seconds"] = round(time.monotonic() - started, 4)
+    header["seconds"] = float(f"{time.monotonic() - started:.4f}")
     return header, payload
 
 
@@ -319,10 +317,8 @@ def read_log_tail(path: Path) -> str:
 
 def write_new(path: Path, data: bytes) -> None:
     """Replace `path` with `data`, never following a link planted there by earlier student code."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)

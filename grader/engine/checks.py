@@ -65,7 +65,9 @@ class TrustedContext:
         self.mutants = mutants
         self._cache: dict[tuple[str, int], recipes.RecipeResult | None] = {}
 
-    def run(self, modules: Any, probe: Probe, options: Mapping[str, Any] | None = None) -> recipes.RecipeResult:
+    def run(
+        self, modules: Any, probe: Probe, options: Mapping[str, Any] | None = None
+    ) -> recipes.RecipeResult:
         with np.errstate(all="ignore"):
             return recipes.RECIPES[probe.recipe](modules, probe.inputs, dict(options or probe.options))
 
@@ -89,10 +91,15 @@ class TrustedContext:
                 self._cache[slot] = None
         return self._cache[slot]
 
-    def matching_mutants(self, target: str, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> list[str]:
+    def matching_mutants(
+        self, target: str, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]
+    ) -> list[str]:
         """Codes of the known mistakes whose outputs the student's outputs reproduce."""
-        return [code for code, mutant in self.mutants.items()
-                if target in mutant.targets and self._reproduces(mutant, probes, outcomes)]
+        return [
+            code
+            for code, mutant in self.mutants.items()
+            if target in mutant.targets and self._reproduces(mutant, probes, outcomes)
+        ]
 
     def _reproduces(self, mutant: Mutant, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> bool:
         compared = observable = False
@@ -146,12 +153,15 @@ class AgreesWithReference:
 
     thresholds: Mapping[str, float] = field(default_factory=dict)
     default: float = DEFAULT_THRESHOLD
+    ignore: tuple[str, ...] = ()  # outputs another check scores (a backward check's forward output)
 
     def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
         judgement = Judgement(fraction=0.0)
         passed = total = 0
         for probe, outcome in zip(check.probes, outcomes, strict=True):
             for name, expected in context.expected(probe).arrays.items():
+                if name in self.ignore:
+                    continue
                 total += 1
                 key = output_key(check, probe, name)
                 actual = outcome.arrays.get(name) if outcome.ran else None
@@ -164,10 +174,16 @@ class AgreesWithReference:
                 if not outcome.ran:
                     continue
                 reason = outcome.invalid.get(name)
-                judgement.lines.append(f"{key} {reason}" if reason else
-                                       describe(key, comparison, threshold, check.visibility == "visible"))
-                judgement.diagnosis.extend(code for prefix, code in STRUCTURAL_CODES.items()
-                                           if actual is None and name.startswith(prefix) and reason is None)
+                judgement.lines.append(
+                    f"{key} {reason}"
+                    if reason
+                    else describe(key, comparison, threshold, check.visibility == "visible")
+                )
+                judgement.diagnosis.extend(
+                    code
+                    for prefix, code in STRUCTURAL_CODES.items()
+                    if actual is None and name.startswith(prefix) and reason is None
+                )
         judgement.fraction = passed / total if total else 0.0
         if judgement.fraction < 1.0:
             judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))

@@ -48,5 +48,9 @@ def compare(actual: np.ndarray | None, expected: np.ndarray) -> Comparison:
     errors = np.abs(a_finite - e_finite) / np.maximum(1e-8, np.abs(a_finite) + np.abs(e_finite))
     flat = int(np.argmax(errors))
     index = tuple(int(i) for i in np.unravel_index(flat, errors.shape))
-    return Comparison(float(errors.reshape(-1)[flat]), worst_index=index,
-                      expected_value=float(e.reshape(-1)[flat]), actual_value=float(a.reshape(-1)[flat]))
+    return Comparison(
+        float(errors.reshape(-1)[flat]),
+        worst_index=index,
+        expected_value=float(e.reshape(-1)[flat]),
+        actual_value=float(a.reshape(-1)[flat]),
+    )

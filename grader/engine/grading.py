@@ -44,9 +44,13 @@ def grade_submission(
     limits = limits or GradingLimits()
     checks = assignment.build_checks(seed)
     probes = [(f"{check.id}/{probe.label}", probe) for check in checks for probe in check.probes]
-    plan = build_plan(probes, package=assignment.package, package_aliases=assignment.package_aliases,
-                      limits={"memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes},
-                      time_scale=limits.time_scale)
+    plan = build_plan(
+        probes,
+        package=assignment.package,
+        package_aliases=assignment.package_aliases,
+        limits={"memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes},
+        time_scale=limits.time_scale,
+    )
     outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, progress), strict=True))
     context = TrustedContext(assignment.reference_modules(), assignment.mutants)
     reports = [
@@ -57,8 +61,9 @@ def grade_submission(
     return summarize(assignment, seed, reports)
 
 
-def judge_check(check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext,
-                assignment: Assignment) -> CheckReport:
+def judge_check(
+    check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext, assignment: Assignment
+) -> CheckReport:
     judgement = check.judge(check, outcomes, context)
     failed_run = next((o for o in outcomes if not o.ran), None)
     status: CheckStatus

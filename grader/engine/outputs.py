@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-PROBE_STATUSES = frozenset({"ok", "error", "timeout", "crashed", "memory_limit", "output_limit"})
+PROBE_STATUSES = frozenset(
+    {"ok", "error", "timeout", "crashed", "memory_limit", "output_limit", "invalid_output"}
+)
 MAX_JSON_BYTES = 256 * 1024
 MAX_NPZ_BYTES = 64 * 1024 * 1024
 MAX_ARRAYS = 200

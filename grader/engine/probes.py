@@ -36,14 +36,20 @@ class SandboxPlan:
     inputs: dict[str, np.ndarray] = field(repr=False)
     probe_ids: tuple[str, ...]
 
-    def subset(self, keep: Sequence[int], import_failures: Mapping[str, Any], hanging: Sequence[str]) -> SandboxPlan:
+    def subset(
+        self, keep: Sequence[int], import_failures: Mapping[str, Any], hanging: Sequence[str]
+    ) -> SandboxPlan:
         """The same plan restricted to the probes at `keep`, with what earlier attempts learnt."""
         wanted = set(keep)
         probes = [probe for probe in self.document["probes"] if probe["index"] in wanted]
         prefixes = tuple(f"p{index}__" for index in wanted)
         inputs = {name: value for name, value in self.inputs.items() if name.startswith(prefixes)}
-        document = {**self.document, "probes": probes, "import_failures": dict(import_failures),
-                    "hanging": list(hanging)}
+        document = {
+            **self.document,
+            "probes": probes,
+            "import_failures": dict(import_failures),
+            "hanging": list(hanging),
+        }
         return SandboxPlan(document=document, inputs=inputs, probe_ids=self.probe_ids)
 
 
@@ -65,17 +71,23 @@ def build_plan(
     entries: list[dict[str, Any]] = []
     inputs: dict[str, np.ndarray] = {}
     for index, (probe_id, probe) in enumerate(ordered):
-        entries.append({
-            "index": index,
-            "id": probe_id,
-            "recipe": probe.recipe,
-            "modules": list(probe.modules),
-            "calls": list(probe.calls),
-            "options": dict(probe.options),
-            "time_limit": probe.time_limit * time_scale,
-        })
+        entries.append(
+            {
+                "index": index,
+                "id": probe_id,
+                "recipe": probe.recipe,
+                "modules": list(probe.modules),
+                "calls": list(probe.calls),
+                "options": dict(probe.options),
+                "time_limit": probe.time_limit * time_scale,
+            }
+        )
         for name, value in probe.inputs.items():
             inputs[f"p{index}__{name}"] = value
-    document = {"package": package, "package_aliases": list(package_aliases), "limits": dict(limits),
-                "probes": entries}
+    document = {
+        "package": package,
+        "package_aliases": list(package_aliases),
+        "limits": dict(limits),
+        "probes": entries,
+    }
     return SandboxPlan(document=document, inputs=inputs, probe_ids=tuple(pid for pid, _ in ordered))

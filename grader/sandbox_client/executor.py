@@ -35,8 +35,9 @@ class SandboxUnavailable(Exception):
 class Executor(Protocol):
     name: str
 
-    def run(self, plan: SandboxPlan, files: Mapping[str, bytes],
-            progress: ProgressCallback | None = None) -> list[ProbeOutcome]:
+    def run(
+        self, plan: SandboxPlan, files: Mapping[str, bytes], progress: ProgressCallback | None = None
+    ) -> list[ProbeOutcome]:
         """One outcome per probe of the plan, in plan order."""
         ...
 
@@ -46,7 +47,7 @@ def write_job(job: Path, plan: SandboxPlan, files: Mapping[str, bytes]) -> None:
     (job / "submission").mkdir(parents=True)
     (job / "plan.json").write_text(json.dumps(plan.document))
     buffer = io.BytesIO()
-    np.savez(buffer, **plan.inputs)
+    np.savez(buffer, **plan.inputs)  # type: ignore[arg-type]
     (job / "inputs.npz").write_bytes(buffer.getvalue())
     for name, content in files.items():
         (job / "submission" / name).write_bytes(content)
@@ -61,13 +62,15 @@ class RestartingExecutor:
 
     name = "abstract"
 
-    def launch(self, job: Path, out: Path, scratch: Path, deadline: float,
-               on_poll: Callable[[], None]) -> int | None:
+    def launch(
+        self, job: Path, out: Path, scratch: Path, deadline: float, on_poll: Callable[[], None]
+    ) -> int | None:
         """Run the runner on `job`; its exit code (negative: killed by that signal), None at `deadline`."""
         raise NotImplementedError
 
-    def run(self, plan: SandboxPlan, files: Mapping[str, bytes],
-            progress: ProgressCallback | None = None) -> list[ProbeOutcome]:
+    def run(
+        self, plan: SandboxPlan, files: Mapping[str, bytes], progress: ProgressCallback | None = None
+    ) -> list[ProbeOutcome]:
         total = len(plan.probe_ids)
         with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
             out = Path(tmp) / "out"
@@ -100,7 +103,8 @@ class RestartingExecutor:
                 outcomes[left[0]] = ProbeOutcome(
                     status="crashed" if code is not None else "timeout",
                     message="the sandbox process running this probe was killed"
-                    if code is not None else "the whole run exceeded its time limit",
+                    if code is not None
+                    else "the whole run exceeded its time limit",
                 )
                 current = plan.subset(left[1:], *self._learnt(plan, outcomes))
                 if not left[1:]:
@@ -113,7 +117,9 @@ class RestartingExecutor:
         return 10.0 + sum(float(p["time_limit"]) for p in plan.document["probes"])
 
     @staticmethod
-    def _learnt(plan: SandboxPlan, outcomes: Mapping[int, ProbeOutcome]) -> tuple[dict[str, object], list[str]]:
+    def _learnt(
+        plan: SandboxPlan, outcomes: Mapping[int, ProbeOutcome]
+    ) -> tuple[dict[str, object], list[str]]:
         """Import failures and hanging functions seen so far, so a restarted sandbox skips them too."""
         failures: dict[str, object] = {}
         hanging: list[str] = []
@@ -149,13 +155,29 @@ class LocalProcessExecutor(RestartingExecutor):
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
 
-    def launch(self, job: Path, out: Path, scratch: Path, deadline: float,
-               on_poll: Callable[[], None]) -> int | None:
-        command = [self.python, "-I", str(RUNNER), "--job", str(job), "--out", str(out), "--scratch", str(scratch)]
+    def launch(
+        self, job: Path, out: Path, scratch: Path, deadline: float, on_poll: Callable[[], None]
+    ) -> int | None:
+        command = [
+            self.python,
+            "-I",
+            str(RUNNER),
+            "--job",
+            str(job),
+            "--out",
+            str(out),
+            "--scratch",
+            str(scratch),
+        ]
         try:
-            process = subprocess.Popen(command, env=runner_environment(scratch), stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                env=runner_environment(scratch),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         except OSError as exc:
             raise SandboxUnavailable(f"cannot start {self.python}: {exc}") from exc
         try:

@@ -63,7 +63,7 @@ DEFAULT_LIMITS = IntakeLimits()
 
 
 # The name is part of the public interface that other modules import, so it keeps no "Error" suffix.
-class UnusableSubmission(Exception):  # noqa: N818
+class UnusableSubmission(Exception):
     """The upload cannot be graded; `str(exc)` is a message a student can act on."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import types
 
 from grader.assignments.cs231n_a2_fc.catalog import QUESTIONS, build_checks
@@ -11,11 +12,18 @@ from grader.engine.assignment import Assignment
 
 def reference_modules() -> types.SimpleNamespace:
     """The trusted reference, shaped like the student's package as the recipes see it."""
-    from reference import gradient_check, layer_utils, layers, optim, solver
-    from reference.classifiers import fc_net
-
-    return types.SimpleNamespace(layers=layers, optim=optim, fc_net=fc_net, layer_utils=layer_utils,
-                                 solver=solver, gradient_check=gradient_check)
+    # layer_utils, solver and gradient_check are the course's files, found through reference.__path__.
+    names = {
+        "layers": "layers",
+        "optim": "optim",
+        "fc_net": "classifiers.fc_net",
+        "layer_utils": "layer_utils",
+        "solver": "solver",
+        "gradient_check": "gradient_check",
+    }
+    return types.SimpleNamespace(
+        **{key: importlib.import_module(f"reference.{name}") for key, name in names.items()}
+    )
 
 
 ASSIGNMENT = Assignment(

@@ -8,6 +8,7 @@ break an unstable softmax, multi-dimensional x needs a reshape, several steps ne
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import numpy as np
@@ -59,9 +60,12 @@ def notebook_softmax() -> Arrays:
     return {"x": x, "y": rs.randint(num_classes, size=num_inputs)}
 
 
-def notebook_two_layer_activations(rs: np.random.RandomState, N: int, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
+def notebook_two_layer_activations(
+    rs: np.random.RandomState, N: int, W1: np.ndarray, W2: np.ndarray
+) -> np.ndarray:
     X = rs.randn(N, W1.shape[0])
-    return np.maximum(0, X.dot(W1)).dot(W2)
+    activations: np.ndarray = np.maximum(0, X.dot(W1)).dot(W2)
+    return activations
 
 
 def notebook_batchnorm_forward() -> Arrays:
@@ -132,8 +136,9 @@ def notebook_model() -> tuple[Arrays, list[Arrays]]:
         X, y = np.random.randn(N, D), np.random.randint(C, size=(N,))
         params = []
         for reg in (0, 3.14):
-            model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2,
-                                      dtype=np.float64)
+            model = FullyConnectedNet(  # type: ignore[no-untyped-call]
+                [H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2, dtype=np.float64
+            )
             params.append({f"param_{k}": v.copy() for k, v in model.params.items()})
     finally:
         np.random.set_state(state)
@@ -143,7 +148,7 @@ def notebook_model() -> tuple[Arrays, list[Arrays]]:
 def random_params(rng: np.random.Generator, dims: list[int], normalization: str | None) -> Arrays:
     """Parameters with non-trivial biases, gammas and betas, so every term of the loss shows."""
     params: Arrays = {}
-    for layer, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True), start=1):
+    for layer, (d_in, d_out) in enumerate(itertools.pairwise(dims), start=1):
         params[f"param_W{layer}"] = rng.normal(0, 1 / np.sqrt(d_in), size=(d_in, d_out))
         params[f"param_b{layer}"] = rng.normal(0, 0.1, size=d_out)
         if normalization and layer < len(dims) - 1:

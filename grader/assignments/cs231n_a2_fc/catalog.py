@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 
 from grader.assignments.cs231n_a2_fc import cases
-from grader.assignments.cs231n_a2_fc.judges import DropoutBackward, DropoutForward, ModelInit, NumericGradient, Overfits
+from grader.assignments.cs231n_a2_fc.judges import (
+    DropoutBackward,
+    DropoutForward,
+    ModelInit,
+    NumericGradient,
+    Overfits,
+)
 from grader.engine.checks import AgreesWithReference, Check, Judge, Visibility
 from grader.engine.probes import Probe
 
@@ -17,50 +23,122 @@ Q2 = "Q2 Batch and layer normalization"
 Q3 = "Q3 Dropout"
 QUESTIONS = (Q1, Q2, Q3)
 
-GRADS = {"affine": ["dx", "dw", "db"], "relu": ["dx"], "batchnorm": ["dx", "dgamma", "dbeta"],
-         "layernorm": ["dx", "dgamma", "dbeta"], "dropout": ["dx"]}
-MODEL_LAYERS = ("layers.affine_forward", "layers.affine_backward", "layers.relu_forward", "layers.relu_backward",
-                "layers.softmax_loss")
+GRADS = {
+    "affine": ["dx", "dw", "db"],
+    "relu": ["dx"],
+    "batchnorm": ["dx", "dgamma", "dbeta"],
+    "layernorm": ["dx", "dgamma", "dbeta"],
+    "dropout": ["dx"],
+}
+MODEL_LAYERS = (
+    "layers.affine_forward",
+    "layers.affine_backward",
+    "layers.relu_forward",
+    "layers.relu_backward",
+    "layers.softmax_loss",
+)
 BN_LAYERS = ("layers.batchnorm_forward", "layers.batchnorm_backward", "layers.batchnorm_backward_alt")
 LN_LAYERS = ("layers.layernorm_forward", "layers.layernorm_backward")
 DROPOUT_LAYERS = ("layers.dropout_forward", "layers.dropout_backward")
 AGREES = AgreesWithReference()
+GRADIENTS_ONLY = AgreesWithReference(ignore=("out",))
 
 
-def check(id: str, question: str, points: float, visibility: Visibility, summary: str, probes: Sequence[Probe],
-          judge: Judge = AGREES, depends_on: tuple[str, ...] = ()) -> Check:
+def check(
+    id: str,
+    question: str,
+    points: float,
+    visibility: Visibility,
+    summary: str,
+    probes: Sequence[Probe],
+    judge: Judge = AGREES,
+    depends_on: tuple[str, ...] = (),
+) -> Check:
     target = id.rsplit(".", 1)[0] if id.startswith(("layers.", "optim.")) else "fc_net.FullyConnectedNet"
-    return Check(id=id, target=target, question=question, points=points, visibility=visibility,
-                 summary=summary, probes=tuple(probes), judge=judge, depends_on=depends_on)
+    if "_backward" in target:  # a backward pass receives its forward pass's cache
+        depends_on = (target.split("_backward")[0] + "_forward", *depends_on)
+    return Check(
+        id=id,
+        target=target,
+        question=question,
+        points=points,
+        visibility=visibility,
+        summary=summary,
+        probes=tuple(probes),
+        judge=judge,
+        depends_on=depends_on,
+    )
 
 
-def layer_probe(function: str, inputs: Mapping[str, np.ndarray], *, extra_args: Sequence[str] = (),
-                param: dict[str, Any] | None = None, passes: Sequence[tuple[str, str | None]] = (("x", None),),
-                backward: str | None = None, param_outputs: Sequence[str] = (), label: str = "case") -> Probe:
+def layer_probe(
+    function: str,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    extra_args: Sequence[str] = (),
+    param: dict[str, Any] | None = None,
+    passes: Sequence[tuple[str, str | None]] = (("x", None),),
+    backward: str | None = None,
+    param_outputs: Sequence[str] = (),
+    label: str = "case",
+) -> Probe:
     calls = [f"layers.{function}"] + ([f"layers.{backward}"] if backward else [])
-    options: dict[str, Any] = {"function": function, "extra_args": list(extra_args), "param": param,
-                               "passes": [list(p) for p in passes], "param_outputs": list(param_outputs)}
+    options: dict[str, Any] = {
+        "function": function,
+        "extra_args": list(extra_args),
+        "param": param,
+        "passes": [list(p) for p in passes],
+        "param_outputs": list(param_outputs),
+    }
     if backward:
         options["backward"] = backward
         options["grads"] = GRADS[function.rsplit("_", 1)[0]]
     if inputs.get("dout") is not None and not backward:
         inputs = {k: v for k, v in inputs.items() if k != "dout"}
-    return Probe(label=label, recipe="layer", modules=("layers",), inputs=dict(inputs), options=options,
-                 calls=tuple(calls))
+    return Probe(
+        label=label,
+        recipe="layer",
+        modules=("layers",),
+        inputs=dict(inputs),
+        options=options,
+        calls=tuple(calls),
+    )
 
 
-def optimizer_probe(function: str, inputs: Mapping[str, np.ndarray], config: dict[str, float],
-                    state_keys: Sequence[str], label: str = "case") -> Probe:
-    return Probe(label=label, recipe="optimizer", modules=("optim",), inputs=dict(inputs),
-                 options={"function": function, "config": config, "state_keys": list(state_keys)},
-                 calls=(f"optim.{function}",))
+def optimizer_probe(
+    function: str,
+    inputs: Mapping[str, np.ndarray],
+    config: dict[str, float],
+    state_keys: Sequence[str],
+    label: str = "case",
+) -> Probe:
+    return Probe(
+        label=label,
+        recipe="optimizer",
+        modules=("optim",),
+        inputs=dict(inputs),
+        options={"function": function, "config": config, "state_keys": list(state_keys)},
+        calls=(f"optim.{function}",),
+    )
 
 
-def model_probe(recipe: str, model: dict[str, Any], inputs: Mapping[str, np.ndarray], label: str,
-                time_limit: float = 5.0, **options: Any) -> Probe:
+def model_probe(
+    recipe: str,
+    model: dict[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    label: str,
+    time_limit: float = 5.0,
+    **options: Any,
+) -> Probe:
     modules = ("fc_net", "optim", "solver") if recipe == "train" else ("fc_net",)
-    return Probe(label=label, recipe=recipe, modules=modules, inputs=dict(inputs),
-                 options={"model": {"dtype": "float64", **model}, **options}, calls=(), time_limit=time_limit)
+    return Probe(
+        label=label,
+        recipe=recipe,
+        modules=modules,
+        inputs=dict(inputs),
+        options={"model": {"dtype": "float64", **model}, **options},
+        calls=(),
+        time_limit=time_limit,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ Q1
@@ -69,38 +147,125 @@ def model_probe(recipe: str, model: dict[str, Any], inputs: Mapping[str, np.ndar
 def affine_relu_softmax_checks(seed: int) -> list[Check]:
     rng = cases.case_rng(seed, "affine")
     N, shape, M = 5, (3, 4, 2), 7
-    hidden_affine = {"x": rng.normal(size=(N, *shape)), "w": rng.normal(size=(int(np.prod(shape)), M)),
-                     "b": rng.normal(size=M), "dout": rng.normal(size=(N, M))}
+    hidden_affine = {
+        "x": rng.normal(size=(N, *shape)),
+        "w": rng.normal(size=(int(np.prod(shape)), M)),
+        "b": rng.normal(size=M),
+        "dout": rng.normal(size=(N, M)),
+    }
     relu_x = rng.normal(size=(6, 9))
     relu_x[np.abs(relu_x) < 1e-3] = 0.5  # keep clear of the kink, where either subgradient is fine
     hidden_relu = {"x": relu_x, "dout": rng.normal(size=relu_x.shape)}
     logits = rng.normal(0, 30, size=(8, 6)) + rng.uniform(500, 1000, size=(8, 1))
     hidden_softmax = {"x": logits, "y": rng.integers(0, 6, size=8)}
-    affine = {"extra_args": ["w", "b"]}
+    affine: dict[str, Any] = {"extra_args": ["w", "b"]}
     return [
-        check("layers.affine_forward.notebook", Q1, 2, "visible", "affine_forward on the notebook's linspace case",
-              [layer_probe("affine_forward", cases.notebook_affine_forward(), **affine)]),
-        check("layers.affine_forward.multidim", Q1, 2, "hidden", "affine_forward with x of shape (N, d1, d2, d3)",
-              [layer_probe("affine_forward", hidden_affine, **affine)]),
-        check("layers.affine_backward.notebook", Q1, 2, "visible", "affine_backward: dx, dw, db",
-              [layer_probe("affine_forward", cases.notebook_affine_backward(), backward="affine_backward",
-                           **affine)]),
-        check("layers.affine_backward.multidim", Q1, 2, "hidden", "affine_backward with multi-dimensional x",
-              [layer_probe("affine_forward", hidden_affine, backward="affine_backward", **affine)]),
-        check("layers.relu_forward.notebook", Q1, 1, "visible", "relu_forward on the notebook's case",
-              [layer_probe("relu_forward", cases.notebook_relu_forward())]),
-        check("layers.relu_forward.random", Q1, 1, "hidden", "relu_forward on random inputs",
-              [layer_probe("relu_forward", hidden_relu)]),
-        check("layers.relu_backward.notebook", Q1, 1, "visible", "relu_backward on the notebook's case",
-              [layer_probe("relu_forward", cases.notebook_relu_backward(), backward="relu_backward")]),
-        check("layers.relu_backward.random", Q1, 1, "hidden", "relu_backward on random inputs",
-              [layer_probe("relu_forward", hidden_relu, backward="relu_backward")]),
-        check("layers.softmax_loss.notebook", Q1, 2, "visible", "softmax_loss: loss and dx",
-              [Probe("case", "loss_function", ("layers",), cases.notebook_softmax(),
-                     {"function": "softmax_loss"}, ("layers.softmax_loss",))]),
-        check("layers.softmax_loss.large_scores", Q1, 2, "hidden", "softmax_loss with scores in the hundreds",
-              [Probe("case", "loss_function", ("layers",), hidden_softmax, {"function": "softmax_loss"},
-                     ("layers.softmax_loss",))]),
+        check(
+            "layers.affine_forward.notebook",
+            Q1,
+            2,
+            "visible",
+            "affine_forward on the notebook's linspace case",
+            [layer_probe("affine_forward", cases.notebook_affine_forward(), **affine)],
+        ),
+        check(
+            "layers.affine_forward.multidim",
+            Q1,
+            2,
+            "hidden",
+            "affine_forward with x of shape (N, d1, d2, d3)",
+            [layer_probe("affine_forward", hidden_affine, **affine)],
+        ),
+        check(
+            "layers.affine_backward.notebook",
+            Q1,
+            2,
+            "visible",
+            "affine_backward: dx, dw, db",
+            [
+                layer_probe(
+                    "affine_forward", cases.notebook_affine_backward(), backward="affine_backward", **affine
+                )
+            ],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.affine_backward.multidim",
+            Q1,
+            2,
+            "hidden",
+            "affine_backward with multi-dimensional x",
+            [layer_probe("affine_forward", hidden_affine, backward="affine_backward", **affine)],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.relu_forward.notebook",
+            Q1,
+            1,
+            "visible",
+            "relu_forward on the notebook's case",
+            [layer_probe("relu_forward", cases.notebook_relu_forward())],
+        ),
+        check(
+            "layers.relu_forward.random",
+            Q1,
+            1,
+            "hidden",
+            "relu_forward on random inputs",
+            [layer_probe("relu_forward", hidden_relu)],
+        ),
+        check(
+            "layers.relu_backward.notebook",
+            Q1,
+            1,
+            "visible",
+            "relu_backward on the notebook's case",
+            [layer_probe("relu_forward", cases.notebook_relu_backward(), backward="relu_backward")],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.relu_backward.random",
+            Q1,
+            1,
+            "hidden",
+            "relu_backward on random inputs",
+            [layer_probe("relu_forward", hidden_relu, backward="relu_backward")],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.softmax_loss.notebook",
+            Q1,
+            2,
+            "visible",
+            "softmax_loss: loss and dx",
+            [
+                Probe(
+                    "case",
+                    "loss_function",
+                    ("layers",),
+                    cases.notebook_softmax(),
+                    {"function": "softmax_loss"},
+                    ("layers.softmax_loss",),
+                )
+            ],
+        ),
+        check(
+            "layers.softmax_loss.large_scores",
+            Q1,
+            2,
+            "hidden",
+            "softmax_loss with scores in the hundreds",
+            [
+                Probe(
+                    "case",
+                    "loss_function",
+                    ("layers",),
+                    hidden_softmax,
+                    {"function": "softmax_loss"},
+                    ("layers.softmax_loss",),
+                )
+            ],
+        ),
     ]
 
 
@@ -115,21 +280,72 @@ def optimizer_checks(seed: int) -> list[Check]:
     rms_cfg = {"learning_rate": 1e-2}
     adam_cfg = {"learning_rate": 1e-2, "t": 5}
     return [
-        check("optim.sgd_momentum.notebook", Q1, 2, "visible", "one SGD+momentum step, velocity saved",
-              [optimizer_probe("sgd_momentum", cases.notebook_optimizer({"velocity": (0.6, 0.9)}), momentum_cfg,
-                               ["velocity"])]),
-        check("optim.sgd_momentum.steps", Q1, 2, "hidden", "four SGD+momentum steps from an empty config",
-              [optimizer_probe("sgd_momentum", trajectory(1.0), {"learning_rate": 0.05, "momentum": 0.8},
-                               ["velocity"])]),
-        check("optim.rmsprop.notebook", Q1, 2, "visible", "one RMSProp step, cache saved",
-              [optimizer_probe("rmsprop", cases.notebook_optimizer({"cache": (0.6, 0.9)}), rms_cfg, ["cache"])]),
-        check("optim.rmsprop.small_gradients", Q1, 2, "hidden", "four RMSProp steps with tiny gradients",
-              [optimizer_probe("rmsprop", trajectory(1e-6), {"learning_rate": 1e-2}, ["cache"])]),
-        check("optim.adam.notebook", Q1, 2, "visible", "one Adam step at t = 5: next_w, m, v",
-              [optimizer_probe("adam", cases.notebook_optimizer({"m": (0.6, 0.9), "v": (0.7, 0.5)}), adam_cfg,
-                               ["m", "v", "t"])]),
-        check("optim.adam.steps", Q1, 2, "hidden", "four Adam steps from an empty config (t starts at 0)",
-              [optimizer_probe("adam", trajectory(1.0), {"learning_rate": 1e-2}, ["m", "v", "t"])]),
+        check(
+            "optim.sgd_momentum.notebook",
+            Q1,
+            2,
+            "visible",
+            "one SGD+momentum step, velocity saved",
+            [
+                optimizer_probe(
+                    "sgd_momentum",
+                    cases.notebook_optimizer({"velocity": (0.6, 0.9)}),
+                    momentum_cfg,
+                    ["velocity"],
+                )
+            ],
+        ),
+        check(
+            "optim.sgd_momentum.steps",
+            Q1,
+            2,
+            "hidden",
+            "four SGD+momentum steps from an empty config",
+            [
+                optimizer_probe(
+                    "sgd_momentum", trajectory(1.0), {"learning_rate": 0.05, "momentum": 0.8}, ["velocity"]
+                )
+            ],
+        ),
+        check(
+            "optim.rmsprop.notebook",
+            Q1,
+            2,
+            "visible",
+            "one RMSProp step, cache saved",
+            [optimizer_probe("rmsprop", cases.notebook_optimizer({"cache": (0.6, 0.9)}), rms_cfg, ["cache"])],
+        ),
+        check(
+            "optim.rmsprop.small_gradients",
+            Q1,
+            2,
+            "hidden",
+            "four RMSProp steps with tiny gradients",
+            [optimizer_probe("rmsprop", trajectory(1e-6), {"learning_rate": 1e-2}, ["cache"])],
+        ),
+        check(
+            "optim.adam.notebook",
+            Q1,
+            2,
+            "visible",
+            "one Adam step at t = 5: next_w, m, v",
+            [
+                optimizer_probe(
+                    "adam",
+                    cases.notebook_optimizer({"m": (0.6, 0.9), "v": (0.7, 0.5)}),
+                    adam_cfg,
+                    ["m", "v", "t"],
+                )
+            ],
+        ),
+        check(
+            "optim.adam.steps",
+            Q1,
+            2,
+            "hidden",
+            "four Adam steps from an empty config (t starts at 0)",
+            [optimizer_probe("adam", trajectory(1.0), {"learning_rate": 1e-2}, ["m", "v", "t"])],
+        ),
     ]
 
 
@@ -142,31 +358,86 @@ def model_checks(seed: int) -> list[Check]:
     X = rng.normal(size=(N, 3, 2, 2))
     y = rng.integers(0, dims[-1], size=N)
     params = cases.random_params(rng, dims, None)
-    init_model = {"hidden_dims": [100, 50], "input_dim": 200, "num_classes": 10,
-                  "weight_scale": float(rng.choice([2e-2, 5e-2, 1e-1])), "dtype": "float32"}
+    init_model = {
+        "hidden_dims": [100, 50],
+        "input_dim": 200,
+        "num_classes": 10,
+        "weight_scale": float(rng.choice([2e-2, 5e-2, 1e-1])),
+        "dtype": "float32",
+    }
     X_train, y_train = cases.blobs(rng, 50, 20, 5)
     train_model = {"hidden_dims": [40, 40], "input_dim": 20, "num_classes": 5, "weight_scale": 5e-2}
-    solver = {"update_rule": "sgd", "optim_config": {"learning_rate": 0.1}, "num_epochs": 25, "batch_size": 25,
-              "print_every": 1000}
+    solver = {
+        "update_rule": "sgd",
+        "optim_config": {"learning_rate": 0.1},
+        "num_epochs": 25,
+        "batch_size": 25,
+        "print_every": 1000,
+    }
     train_inputs = {"X_train": X_train, "y_train": y_train, "X_val": X_train[:10], "y_val": y_train[:10]}
     seeds = {"init_seed": int(rng.integers(2**31))}
     return [
-        check("fc_net.init", Q1, 3, "visible", "parameter names, shapes, dtype and initial values",
-              [model_probe("model_init", init_model, {}, "init", **seeds)], judge=ModelInit()),
-        check("fc_net.initial_loss.notebook", Q1, 3, "visible",
-              "loss and gradients of the notebook's model, reg = 0 and reg = 3.14",
-              [model_probe("model_loss", {**notebook_model, "reg": reg}, {**data, **p}, f"reg={reg}", ops=["loss"])
-               for reg, p in zip((0, 3.14), notebook_params, strict=True)], depends_on=MODEL_LAYERS),
-        check("fc_net.scores", Q1, 2, "hidden", "test-time scores, X of shape (N, 3, 2, 2)",
-              [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "scores", ops=["scores"])],
-              depends_on=MODEL_LAYERS),
-        check("fc_net.loss.regularized", Q1, 4, "hidden", "loss and all gradients with reg = 0.7 and non-zero biases",
-              [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "loss", ops=["loss"])],
-              depends_on=MODEL_LAYERS),
-        check("fc_net.training", Q1, 3, "hidden", "the course Solver overfits 50 samples with your model and sgd",
-              [model_probe("train", train_model, train_inputs, "train", time_limit=30.0, solver=solver,
-                           train_seed=seed % 2**31)],
-              judge=Overfits(min_accuracy=0.9), depends_on=(*MODEL_LAYERS, "optim.sgd")),
+        check(
+            "fc_net.init",
+            Q1,
+            3,
+            "visible",
+            "parameter names, shapes, dtype and initial values",
+            [model_probe("model_init", init_model, {}, "init", **seeds)],
+            judge=ModelInit(),
+        ),
+        check(
+            "fc_net.initial_loss.notebook",
+            Q1,
+            3,
+            "visible",
+            "loss and gradients of the notebook's model, reg = 0 and reg = 3.14",
+            [
+                model_probe(
+                    "model_loss", {**notebook_model, "reg": reg}, {**data, **p}, f"reg={reg}", ops=["loss"]
+                )
+                for reg, p in zip((0, 3.14), notebook_params, strict=True)
+            ],
+            depends_on=MODEL_LAYERS,
+        ),
+        check(
+            "fc_net.scores",
+            Q1,
+            2,
+            "hidden",
+            "test-time scores, X of shape (N, 3, 2, 2)",
+            [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "scores", ops=["scores"])],
+            depends_on=MODEL_LAYERS,
+        ),
+        check(
+            "fc_net.loss.regularized",
+            Q1,
+            4,
+            "hidden",
+            "loss and all gradients with reg = 0.7 and non-zero biases",
+            [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "loss", ops=["loss"])],
+            depends_on=MODEL_LAYERS,
+        ),
+        check(
+            "fc_net.training",
+            Q1,
+            3,
+            "hidden",
+            "the course Solver overfits 50 samples with your model and sgd",
+            [
+                model_probe(
+                    "train",
+                    train_model,
+                    train_inputs,
+                    "train",
+                    time_limit=30.0,
+                    solver=solver,
+                    train_seed=seed % 2**31,
+                )
+            ],
+            judge=Overfits(min_accuracy=0.9),
+            depends_on=(*MODEL_LAYERS, "optim.sgd"),
+        ),
     ]
 
 
@@ -176,58 +447,168 @@ def model_checks(seed: int) -> list[Check]:
 def batchnorm_checks(seed: int) -> list[Check]:
     rng = cases.case_rng(seed, "batchnorm")
     N, D = 4, 5
-    hidden = {"x": cases.small_variance_features(rng, N, D), "gamma": rng.uniform(0.5, 2, size=D),
-              "beta": rng.normal(size=D), "dout": rng.normal(size=(N, D))}
+    hidden = {
+        "x": cases.small_variance_features(rng, N, D),
+        "gamma": rng.uniform(0.5, 2, size=D),
+        "beta": rng.normal(size=D),
+        "dout": rng.normal(size=(N, D)),
+    }
     hidden_test = {f"x{t}": cases.small_variance_features(rng, N, D) for t in range(3)}
-    hidden_test.update(x_test=cases.small_variance_features(rng, 6, D), gamma=hidden["gamma"], beta=hidden["beta"])
+    hidden_test.update(
+        x_test=cases.small_variance_features(rng, 6, D), gamma=hidden["gamma"], beta=hidden["beta"]
+    )
     notebook_test = cases.notebook_batchnorm_test_mode()
-    bn = {"extra_args": ["gamma", "beta"], "param": {"mode": "train"},
-          "param_outputs": ["running_mean", "running_var"]}
+    bn: dict[str, Any] = {
+        "extra_args": ["gamma", "beta"],
+        "param": {"mode": "train"},
+        "param_outputs": ["running_mean", "running_var"],
+    }
     train_passes = [("x", "train")]
 
     def test_passes(arrays: Mapping[str, np.ndarray]) -> list[tuple[str, str | None]]:
-        return [(name, "train") for name in arrays if name.startswith("x") and name != "x_test"] + [("x_test", "test")]
+        passes: list[tuple[str, str | None]] = [(name, "train") for name in arrays if name.startswith("x")]
+        return [p for p in passes if p[0] != "x_test"] + [("x_test", "test")]
 
-    backward = {"extra_args": ["gamma", "beta"], "param": {"mode": "train"}, "passes": train_passes}
+    backward: dict[str, Any] = {
+        "extra_args": ["gamma", "beta"],
+        "param": {"mode": "train"},
+        "passes": train_passes,
+    }
     return [
-        check("layers.batchnorm_forward.notebook", Q2, 2, "visible", "train-mode output and running statistics",
-              [layer_probe("batchnorm_forward", cases.notebook_batchnorm_forward(), passes=train_passes, **bn)]),
-        check("layers.batchnorm_forward.small_variance", Q2, 2, "hidden",
-              "train mode, 4 samples of features whose variance is close to eps",
-              [layer_probe("batchnorm_forward", hidden, passes=train_passes, **bn)]),
-        check("layers.batchnorm_forward.notebook_test_mode", Q2, 2, "visible",
-              "50 train-mode passes, then test mode uses the running averages",
-              [layer_probe("batchnorm_forward", notebook_test, passes=test_passes(notebook_test), **bn)]),
-        check("layers.batchnorm_forward.test_mode", Q2, 2, "hidden", "3 train-mode passes, then test mode",
-              [layer_probe("batchnorm_forward", hidden_test, passes=test_passes(hidden_test), **bn)]),
-        check("layers.batchnorm_backward.notebook", Q2, 2, "visible", "dx, dgamma, dbeta",
-              [layer_probe("batchnorm_forward", cases.notebook_norm_backward(), backward="batchnorm_backward",
-                           **backward)]),
-        check("layers.batchnorm_backward.small_variance", Q2, 2, "hidden", "backward with features of small variance",
-              [layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward", **backward)]),
-        check("layers.batchnorm_backward_alt.notebook", Q2, 1, "visible", "the simplified backward pass",
-              [layer_probe("batchnorm_forward", cases.notebook_norm_backward(100, 500),
-                           backward="batchnorm_backward_alt", **backward)]),
-        check("layers.batchnorm_backward_alt.small_variance", Q2, 1, "hidden", "the simplified backward, small variance",
-              [layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward_alt", **backward)]),
+        check(
+            "layers.batchnorm_forward.notebook",
+            Q2,
+            2,
+            "visible",
+            "train-mode output and running statistics",
+            [layer_probe("batchnorm_forward", cases.notebook_batchnorm_forward(), passes=train_passes, **bn)],
+        ),
+        check(
+            "layers.batchnorm_forward.small_variance",
+            Q2,
+            2,
+            "hidden",
+            "train mode, 4 samples of features whose variance is close to eps",
+            [layer_probe("batchnorm_forward", hidden, passes=train_passes, **bn)],
+        ),
+        check(
+            "layers.batchnorm_forward.notebook_test_mode",
+            Q2,
+            2,
+            "visible",
+            "50 train-mode passes, then test mode uses the running averages",
+            [layer_probe("batchnorm_forward", notebook_test, passes=test_passes(notebook_test), **bn)],
+        ),
+        check(
+            "layers.batchnorm_forward.test_mode",
+            Q2,
+            2,
+            "hidden",
+            "3 train-mode passes, then test mode",
+            [layer_probe("batchnorm_forward", hidden_test, passes=test_passes(hidden_test), **bn)],
+        ),
+        check(
+            "layers.batchnorm_backward.notebook",
+            Q2,
+            2,
+            "visible",
+            "dx, dgamma, dbeta",
+            [
+                layer_probe(
+                    "batchnorm_forward",
+                    cases.notebook_norm_backward(),
+                    backward="batchnorm_backward",
+                    **backward,
+                )
+            ],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.batchnorm_backward.small_variance",
+            Q2,
+            2,
+            "hidden",
+            "backward with features of small variance",
+            [layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward", **backward)],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.batchnorm_backward_alt.notebook",
+            Q2,
+            1,
+            "visible",
+            "the simplified backward pass",
+            [
+                layer_probe(
+                    "batchnorm_forward",
+                    cases.notebook_norm_backward(100, 500),
+                    backward="batchnorm_backward_alt",
+                    **backward,
+                )
+            ],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.batchnorm_backward_alt.small_variance",
+            Q2,
+            1,
+            "hidden",
+            "the simplified backward, small variance",
+            [layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward_alt", **backward)],
+            judge=GRADIENTS_ONLY,
+        ),
     ]
 
 
 def layernorm_checks(seed: int) -> list[Check]:
     rng = cases.case_rng(seed, "layernorm")
     N, D = 3, 6
-    hidden = {"x": cases.small_variance_features(rng, D, N).T.copy(),
-              "gamma": rng.uniform(0.5, 2, size=D), "beta": rng.normal(size=D), "dout": rng.normal(size=(N, D))}
-    ln = {"extra_args": ["gamma", "beta"], "param": {}}
+    hidden = {
+        "x": cases.small_variance_features(rng, D, N).T.copy(),
+        "gamma": rng.uniform(0.5, 2, size=D),
+        "beta": rng.normal(size=D),
+        "dout": rng.normal(size=(N, D)),
+    }
+    ln: dict[str, Any] = {"extra_args": ["gamma", "beta"], "param": {}}
     return [
-        check("layers.layernorm_forward.notebook", Q2, 2, "visible", "layer norm with gamma 3 and beta 5",
-              [layer_probe("layernorm_forward", cases.notebook_layernorm_forward(), **ln)]),
-        check("layers.layernorm_forward.small_variance", Q2, 2, "hidden", "rows whose variance is close to eps",
-              [layer_probe("layernorm_forward", hidden, **ln)]),
-        check("layers.layernorm_backward.notebook", Q2, 2, "visible", "dx, dgamma, dbeta",
-              [layer_probe("layernorm_forward", cases.notebook_norm_backward(), backward="layernorm_backward", **ln)]),
-        check("layers.layernorm_backward.small_variance", Q2, 2, "hidden", "backward with rows of small variance",
-              [layer_probe("layernorm_forward", hidden, backward="layernorm_backward", **ln)]),
+        check(
+            "layers.layernorm_forward.notebook",
+            Q2,
+            2,
+            "visible",
+            "layer norm with gamma 3 and beta 5",
+            [layer_probe("layernorm_forward", cases.notebook_layernorm_forward(), **ln)],
+        ),
+        check(
+            "layers.layernorm_forward.small_variance",
+            Q2,
+            2,
+            "hidden",
+            "rows whose variance is close to eps",
+            [layer_probe("layernorm_forward", hidden, **ln)],
+        ),
+        check(
+            "layers.layernorm_backward.notebook",
+            Q2,
+            2,
+            "visible",
+            "dx, dgamma, dbeta",
+            [
+                layer_probe(
+                    "layernorm_forward", cases.notebook_norm_backward(), backward="layernorm_backward", **ln
+                )
+            ],
+            judge=GRADIENTS_ONLY,
+        ),
+        check(
+            "layers.layernorm_backward.small_variance",
+            Q2,
+            2,
+            "hidden",
+            "backward with rows of small variance",
+            [layer_probe("layernorm_forward", hidden, backward="layernorm_backward", **ln)],
+            judge=GRADIENTS_ONLY,
+        ),
     ]
 
 
@@ -242,19 +623,69 @@ def normalized_model_checks(seed: int) -> list[Check]:
         params = cases.random_params(rng, dims, norm)
         probes[norm] = {"X": X, "y": y, **params}
     return [
-        check("fc_net.init_normalization", Q2, 2, "visible", "gamma and beta on hidden layers only, ones and zeros",
-              [model_probe("model_init", {**init, "normalization": norm}, {}, norm) for norm in ("batchnorm", "layernorm")],
-              judge=ModelInit()),
-        check("fc_net.batchnorm.loss", Q2, 3, "hidden", "loss and gradients with batch normalization",
-              [model_probe("model_loss", {**model, "normalization": "batchnorm"}, probes["batchnorm"], "loss",
-                           ops=["loss"])], depends_on=(*MODEL_LAYERS, *BN_LAYERS)),
-        check("fc_net.batchnorm.running_stats", Q2, 2, "hidden",
-              "test-mode scores after a train-mode pass: running averages kept per layer",
-              [model_probe("model_loss", {**model, "normalization": "batchnorm"}, probes["batchnorm"], "train_then_test",
-                           ops=["loss", "scores"])], depends_on=(*MODEL_LAYERS, *BN_LAYERS)),
-        check("fc_net.layernorm.loss", Q2, 3, "hidden", "loss and gradients with layer normalization",
-              [model_probe("model_loss", {**model, "normalization": "layernorm"}, probes["layernorm"], "loss",
-                           ops=["loss"])], depends_on=(*MODEL_LAYERS, *LN_LAYERS)),
+        check(
+            "fc_net.init_normalization",
+            Q2,
+            2,
+            "visible",
+            "gamma and beta on hidden layers only, ones and zeros",
+            [
+                model_probe("model_init", {**init, "normalization": norm}, {}, norm)
+                for norm in ("batchnorm", "layernorm")
+            ],
+            judge=ModelInit(),
+        ),
+        check(
+            "fc_net.batchnorm.loss",
+            Q2,
+            3,
+            "hidden",
+            "loss and gradients with batch normalization",
+            [
+                model_probe(
+                    "model_loss",
+                    {**model, "normalization": "batchnorm"},
+                    probes["batchnorm"],
+                    "loss",
+                    ops=["loss"],
+                )
+            ],
+            depends_on=(*MODEL_LAYERS, *BN_LAYERS),
+        ),
+        check(
+            "fc_net.batchnorm.running_stats",
+            Q2,
+            2,
+            "hidden",
+            "test-mode scores after a train-mode pass: running averages kept per layer",
+            [
+                model_probe(
+                    "model_loss",
+                    {**model, "normalization": "batchnorm"},
+                    probes["batchnorm"],
+                    "train_then_test",
+                    ops=["loss", "scores"],
+                )
+            ],
+            depends_on=(*MODEL_LAYERS, *BN_LAYERS),
+        ),
+        check(
+            "fc_net.layernorm.loss",
+            Q2,
+            3,
+            "hidden",
+            "loss and gradients with layer normalization",
+            [
+                model_probe(
+                    "model_loss",
+                    {**model, "normalization": "layernorm"},
+                    probes["layernorm"],
+                    "loss",
+                    ops=["loss"],
+                )
+            ],
+            depends_on=(*MODEL_LAYERS, *LN_LAYERS),
+        ),
     ]
 
 
@@ -267,29 +698,70 @@ def dropout_checks(seed: int) -> list[Check]:
     hidden = {"x": rng.normal(size=(120, 150)) + 5}
     p_hidden = float(rng.choice([0.3, 0.35, 0.65, 0.8]))
 
-    def forward(arrays: Mapping[str, np.ndarray], p: float, mode: str, label: str, dropout_seed: int | None) -> Probe:
-        param: dict[str, Any] = {"mode": mode, "p": p} | ({"seed": dropout_seed} if dropout_seed is not None else {})
+    def forward(
+        arrays: Mapping[str, np.ndarray], p: float, mode: str, label: str, dropout_seed: int | None
+    ) -> Probe:
+        param: dict[str, Any] = {"mode": mode, "p": p} | (
+            {"seed": dropout_seed} if dropout_seed is not None else {}
+        )
         return layer_probe("dropout_forward", arrays, param=param, passes=[("x", mode)], label=label)
 
     def backward(arrays: Mapping[str, np.ndarray], p: float, mode: str, label: str) -> Probe:
-        return layer_probe("dropout_forward", arrays, param={"mode": mode, "p": p, "seed": 123},
-                           passes=[("x", mode)], backward="dropout_backward", label=label)
+        return layer_probe(
+            "dropout_forward",
+            arrays,
+            param={"mode": mode, "p": p, "seed": 123},
+            passes=[("x", mode)],
+            backward="dropout_backward",
+            label=label,
+        )
 
     hidden_backward = {"x": rng.normal(size=(30, 20)) + 10, "dout": rng.normal(size=(30, 20))}
     model_seed = int(rng.integers(2**31))
     return [
-        check("layers.dropout_forward.notebook", Q3, 2, "visible",
-              "train mode with p = 0.25, 0.4, 0.7 keeps that share of units, scaled by 1/p; test mode is identity",
-              [forward(notebook, p, "train", f"p={p}", None) for p in (0.25, 0.4, 0.7)]
-              + [forward(notebook, 0.4, "test", "test", None)], judge=DropoutForward()),
-        check("layers.dropout_forward.random", Q3, 2, "hidden", "train and test mode with another keep probability",
-              [forward(hidden, p_hidden, "train", "train", model_seed), forward(hidden, p_hidden, "test", "test", None)],
-              judge=DropoutForward()),
-        check("layers.dropout_backward.notebook", Q3, 2, "visible", "dx uses the forward pass's mask",
-              [backward(cases.notebook_dropout_backward(), 0.2, "train", "train"),
-               backward(cases.notebook_dropout_backward(), 0.2, "test", "test")], judge=DropoutBackward()),
-        check("layers.dropout_backward.random", Q3, 1, "hidden", "dx uses the mask, another keep probability",
-              [backward(hidden_backward, p_hidden, "train", "train")], judge=DropoutBackward()),
+        check(
+            "layers.dropout_forward.notebook",
+            Q3,
+            2,
+            "visible",
+            "train mode with p = 0.25, 0.4, 0.7 keeps that share, scaled by 1/p; test mode is identity",
+            [forward(notebook, p, "train", f"p={p}", None) for p in (0.25, 0.4, 0.7)]
+            + [forward(notebook, 0.4, "test", "test", None)],
+            judge=DropoutForward(),
+        ),
+        check(
+            "layers.dropout_forward.random",
+            Q3,
+            2,
+            "hidden",
+            "train and test mode with another keep probability",
+            [
+                forward(hidden, p_hidden, "train", "train", model_seed),
+                forward(hidden, p_hidden, "test", "test", None),
+            ],
+            judge=DropoutForward(),
+        ),
+        check(
+            "layers.dropout_backward.notebook",
+            Q3,
+            2,
+            "visible",
+            "dx uses the forward pass's mask",
+            [
+                backward(cases.notebook_dropout_backward(), 0.2, "train", "train"),
+                backward(cases.notebook_dropout_backward(), 0.2, "test", "test"),
+            ],
+            judge=DropoutBackward(),
+        ),
+        check(
+            "layers.dropout_backward.random",
+            Q3,
+            1,
+            "hidden",
+            "dx uses the mask, another keep probability",
+            [backward(hidden_backward, p_hidden, "train", "train")],
+            judge=DropoutBackward(),
+        ),
         *dropout_model_checks(rng),
     ]
 
@@ -298,17 +770,34 @@ def dropout_model_checks(rng: np.random.Generator) -> list[Check]:
     dims, N = [10, 9, 8, 5], 4
     X, y = rng.normal(size=(N, dims[0])), rng.integers(0, dims[-1], size=N)
     params = cases.random_params(rng, dims, None)
-    model = {"hidden_dims": dims[1:-1], "input_dim": dims[0], "num_classes": dims[-1], "reg": 0.1,
-             "dropout_keep_ratio": 0.5, "seed": 123}
-    perturb = [[name[len("param_") :], int(rng.integers(value.size))]
-               for name, value in params.items() for _ in range(4)]
+    model = {
+        "hidden_dims": dims[1:-1],
+        "input_dim": dims[0],
+        "num_classes": dims[-1],
+        "reg": 0.1,
+        "dropout_keep_ratio": 0.5,
+        "seed": 123,
+    }
+    perturb = [
+        [name[len("param_") :], int(rng.integers(value.size))]
+        for name, value in params.items()
+        for _ in range(4)
+    ]
     inputs = {"X": X, "y": y, **params}
     return [
-        check("fc_net.dropout", Q3, 4, "hidden",
-              "with dropout: your gradients match finite differences of your own loss; test mode ignores dropout",
-              [model_probe("model_numeric", model, inputs, "numeric", perturb=perturb, h=1e-6),
-               model_probe("model_loss", model, inputs, "test_scores", ops=["scores"])],
-              judge=NumericGradient(h=1e-6), depends_on=(*MODEL_LAYERS, *DROPOUT_LAYERS)),
+        check(
+            "fc_net.dropout",
+            Q3,
+            4,
+            "hidden",
+            "with dropout: gradients match finite differences of your own loss; test mode ignores dropout",
+            [
+                model_probe("model_numeric", model, inputs, "numeric", perturb=perturb, h=1e-6),
+                model_probe("model_loss", model, inputs, "test_scores", ops=["scores"]),
+            ],
+            judge=NumericGradient(h=1e-6),
+            depends_on=(*MODEL_LAYERS, *DROPOUT_LAYERS),
+        ),
     ]
 
 

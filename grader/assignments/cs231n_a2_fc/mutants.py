@@ -64,8 +64,14 @@ def with_functions(reference: Any, module: str, **functions: Any) -> types.Simpl
     return types.SimpleNamespace(**{**vars(reference), module: replaced})
 
 
-def batchnorm_variant(*, eps_outside: bool = False, swapped: bool = False, test_batch_stats: bool = False,
-                      ddof: int = 0, store: bool = True) -> Any:
+def batchnorm_variant(
+    *,
+    eps_outside: bool = False,
+    swapped: bool = False,
+    test_batch_stats: bool = False,
+    ddof: int = 0,
+    store: bool = True,
+) -> Any:
     """A batch-norm forward pass with one of the known mistakes (forward outputs only, no cache)."""
 
     def batchnorm_forward(x: Any, gamma: Any, beta: Any, bn_param: dict[str, Any]) -> tuple[Any, None]:
@@ -73,8 +79,11 @@ def batchnorm_variant(*, eps_outside: bool = False, swapped: bool = False, test_
         running_mean = bn_param.get("running_mean", np.zeros(x.shape[1]))
         running_var = bn_param.get("running_var", np.zeros(x.shape[1]))
         train = bn_param["mode"] == "train"
-        mean, var = (x.mean(axis=0), x.var(axis=0, ddof=ddof)) if train or test_batch_stats else (
-            running_mean, running_var)
+        mean, var = (
+            (x.mean(axis=0), x.var(axis=0, ddof=ddof))
+            if train or test_batch_stats
+            else (running_mean, running_var)
+        )
         std = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
         if train:
             keep = 1 - momentum if swapped else momentum
@@ -123,7 +132,11 @@ def forgetful(update: Any) -> Any:
 def adam_variant(*, late_t: bool = False, bias_correction: bool = True) -> Any:
     def adam(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
         config = config if config is not None else {}
-        lr, beta1, beta2 = config.get("learning_rate", 1e-3), config.get("beta1", 0.9), config.get("beta2", 0.999)
+        lr, beta1, beta2 = (
+            config.get("learning_rate", 1e-3),
+            config.get("beta1", 0.9),
+            config.get("beta2", 0.999),
+        )
         eps = config.get("epsilon", 1e-8)
         t = np.float64(config.get("t", 0)) + (0 if late_t else 1)
         m = beta1 * config.get("m", np.zeros_like(w)) + (1 - beta1) * dw
@@ -137,7 +150,11 @@ def adam_variant(*, late_t: bool = False, bias_correction: bool = True) -> Any:
 
 def rmsprop_eps_inside(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
     config = config if config is not None else {}
-    lr, decay, eps = config.get("learning_rate", 1e-2), config.get("decay_rate", 0.99), config.get("epsilon", 1e-8)
+    lr, decay, eps = (
+        config.get("learning_rate", 1e-2),
+        config.get("decay_rate", 0.99),
+        config.get("epsilon", 1e-8),
+    )
     cache = decay * config.get("cache", np.zeros_like(w)) + (1 - decay) * dw**2
     config["cache"] = cache
     return w - lr * dw / np.sqrt(cache + eps), config
@@ -168,35 +185,97 @@ BN = ("layers.batchnorm_forward",)
 MUTANTS = {
     mutant.code: mutant
     for mutant in (
-        Mutant("bn_eps_outside_sqrt", BN, ("out",),
-               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(eps_outside=True))),
-        Mutant("bn_running_average_swapped", BN, ("out", "param_running_mean", "param_running_var"),
-               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(swapped=True))),
-        Mutant("bn_test_uses_batch_stats", BN, ("out",),
-               lambda ref: with_functions(ref, "layers",
-                                          batchnorm_forward=batchnorm_variant(test_batch_stats=True))),
-        Mutant("bn_unbiased_variance", BN, ("out", "param_running_var"),
-               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(ddof=1))),
-        Mutant("bn_running_stats_not_stored", BN, ("out", "param_running_mean", "param_running_var"),
-               lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(store=False))),
-        Mutant("ln_normalizes_over_batch", ("layers.layernorm_forward",), ("out",),
-               lambda ref: with_functions(ref, "layers", layernorm_forward=layernorm_over_batch)),
-        Mutant("softmax_not_stable", ("layers.softmax_loss",), ("loss", "dx"),
-               lambda ref: with_functions(ref, "layers", softmax_loss=softmax_loss_unstable)),
-        Mutant("momentum_formula", ("optim.sgd_momentum",), ("w",),
-               lambda ref: with_functions(ref, "optim", sgd_momentum=sgd_momentum_other_formula)),
-        Mutant("optimizer_state_not_saved", ("optim.sgd_momentum", "optim.rmsprop", "optim.adam"), ("w",),
-               lambda ref: with_functions(ref, "optim", sgd_momentum=forgetful(ref.optim.sgd_momentum),
-                                          rmsprop=forgetful(ref.optim.rmsprop), adam=forgetful(ref.optim.adam))),
-        Mutant("adam_t_incremented_late", ("optim.adam",), ("w",),
-               lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True))),
-        Mutant("adam_no_bias_correction", ("optim.adam",), ("w",),
-               lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False))),
-        Mutant("rmsprop_eps_inside_sqrt", ("optim.rmsprop",), ("w",),
-               lambda ref: with_functions(ref, "optim", rmsprop=rmsprop_eps_inside)),
-        Mutant("l2_missing_half", ("fc_net.FullyConnectedNet",), ("loss",),
-               lambda ref: model_variant(ref, penalty=1.0, bias_penalty=False)),
-        Mutant("l2_regularizes_bias", ("fc_net.FullyConnectedNet",), ("loss",),
-               lambda ref: model_variant(ref, penalty=0.0, bias_penalty=True)),
+        Mutant(
+            "bn_eps_outside_sqrt",
+            BN,
+            ("out",),
+            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(eps_outside=True)),
+        ),
+        Mutant(
+            "bn_running_average_swapped",
+            BN,
+            ("out", "running_mean", "running_var"),
+            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(swapped=True)),
+        ),
+        Mutant(
+            "bn_test_uses_batch_stats",
+            BN,
+            ("out",),
+            lambda ref: with_functions(
+                ref, "layers", batchnorm_forward=batchnorm_variant(test_batch_stats=True)
+            ),
+        ),
+        Mutant(
+            "bn_unbiased_variance",
+            BN,
+            ("out", "running_var"),
+            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(ddof=1)),
+        ),
+        Mutant(
+            "bn_running_stats_not_stored",
+            BN,
+            ("out", "running_mean", "running_var"),
+            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(store=False)),
+        ),
+        Mutant(
+            "ln_normalizes_over_batch",
+            ("layers.layernorm_forward",),
+            ("out",),
+            lambda ref: with_functions(ref, "layers", layernorm_forward=layernorm_over_batch),
+        ),
+        Mutant(
+            "softmax_not_stable",
+            ("layers.softmax_loss",),
+            ("loss", "dx"),
+            lambda ref: with_functions(ref, "layers", softmax_loss=softmax_loss_unstable),
+        ),
+        Mutant(
+            "momentum_formula",
+            ("optim.sgd_momentum",),
+            ("w", "config_velocity"),
+            lambda ref: with_functions(ref, "optim", sgd_momentum=sgd_momentum_other_formula),
+        ),
+        Mutant(
+            "optimizer_state_not_saved",
+            ("optim.sgd_momentum", "optim.rmsprop", "optim.adam"),
+            ("w",),
+            lambda ref: with_functions(
+                ref,
+                "optim",
+                sgd_momentum=forgetful(ref.optim.sgd_momentum),
+                rmsprop=forgetful(ref.optim.rmsprop),
+                adam=forgetful(ref.optim.adam),
+            ),
+        ),
+        Mutant(
+            "adam_t_incremented_late",
+            ("optim.adam",),
+            ("w",),
+            lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True)),
+        ),
+        Mutant(
+            "adam_no_bias_correction",
+            ("optim.adam",),
+            ("w",),
+            lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False)),
+        ),
+        Mutant(
+            "rmsprop_eps_inside_sqrt",
+            ("optim.rmsprop",),
+            ("w",),
+            lambda ref: with_functions(ref, "optim", rmsprop=rmsprop_eps_inside),
+        ),
+        Mutant(
+            "l2_missing_half",
+            ("fc_net.FullyConnectedNet",),
+            ("loss",),
+            lambda ref: model_variant(ref, penalty=1.0, bias_penalty=False),
+        ),
+        Mutant(
+            "l2_regularizes_bias",
+            ("fc_net.FullyConnectedNet",),
+            ("loss",),
+            lambda ref: model_variant(ref, penalty=0.0, bias_penalty=True),
+        ),
     )
 }
