@@ -151,6 +151,9 @@ def child_main(
         limits = plan.get("limits", {})
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.get("file_bytes", 8 << 20),) * 2)
+        # Python ignores SIGXFSZ, so a write past the limit would only raise OSError (EFBIG) into the
+        # student's code; with the default action the kernel ends the child and it is an output_limit.
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         if limits.get("memory_bytes"):
             resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
         sys.path.insert(0, str(pkg_root))
@@ -328,9 +331,11 @@ def skip_reason(
     probe: dict[str, Any], import_failures: dict[str, dict[str, str]], hanging: set[str]
 ) -> dict[str, Any] | None:
     """A probe is not run when a module it needs cannot be imported or a function it calls hangs."""
-    for module in probe["modules"]:
+    # An import probe names its module last, after the modules it depends on.
+    needed = probe["modules"][:-1] if probe["recipe"] == "import" else probe["modules"]
+    for module in needed:
         failure = import_failures.get(module)
-        if failure and probe["recipe"] != "import":
+        if failure:
             return {
                 "status": failure["status"],
                 "message": failure["message"],

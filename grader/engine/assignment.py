@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,6 @@ class Assignment:
     package_aliases: tuple[str, ...]  # other names of the same package in other courses (daseCV)
     questions: tuple[str, ...]
     mistakes: Mapping[str, str]  # mistake code -> an explanation a student can act on
-    mutants: Mapping[str, Mutant]
+    mutants: Sequence[Mutant]  # several variants may share a mistake code
     build_checks: Callable[[int], list[Check]]
     reference_modules: Callable[[], Any]

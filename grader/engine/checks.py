@@ -60,7 +60,7 @@ class Check:
 class TrustedContext:
     """Runs recipes on the reference and on its mutants, on this side of the boundary, with caching."""
 
-    def __init__(self, reference: Any, mutants: Mapping[str, Mutant]) -> None:
+    def __init__(self, reference: Any, mutants: Sequence[Mutant]) -> None:
         self.reference = reference
         self.mutants = mutants
         self._cache: dict[tuple[str, int], recipes.RecipeResult | None] = {}
@@ -76,9 +76,9 @@ class TrustedContext:
         assert result is not None, "the reference must run every probe of the catalog"
         return result
 
-    def mutant_result(self, code: str, probe: Probe) -> recipes.RecipeResult | None:
-        """The mutant's outputs on the probe, or None when that mistake makes the code raise."""
-        return self._cached(code, probe, lambda: self.mutants[code].build(self.reference))
+    def mutant_result(self, index: int, probe: Probe) -> recipes.RecipeResult | None:
+        """The outputs of mutant `index` on the probe, or None when that mistake makes the code raise."""
+        return self._cached(f"mutant{index}", probe, lambda: self.mutants[index].build(self.reference))
 
     def _cached(self, key: str, probe: Probe, modules: Callable[[], Any]) -> recipes.RecipeResult | None:
         slot = (key, id(probe))
@@ -95,18 +95,20 @@ class TrustedContext:
         self, target: str, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]
     ) -> list[str]:
         """Codes of the known mistakes whose outputs the student's outputs reproduce."""
-        return [
-            code
-            for code, mutant in self.mutants.items()
-            if target in mutant.targets and self._reproduces(mutant, probes, outcomes)
+        codes = [
+            mutant.code
+            for index, mutant in enumerate(self.mutants)
+            if target in mutant.targets and self._reproduces(index, probes, outcomes)
         ]
+        return list(dict.fromkeys(codes))
 
-    def _reproduces(self, mutant: Mutant, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> bool:
+    def _reproduces(self, index: int, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> bool:
+        mutant = self.mutants[index]
         compared = observable = False
         for probe, outcome in zip(probes, outcomes, strict=True):
             if not outcome.ran:
                 continue
-            mutated = self.mutant_result(mutant.code, probe)
+            mutated = self.mutant_result(index, probe)
             if mutated is None:
                 continue
             expected = self.expected(probe).arrays
@@ -114,9 +116,10 @@ class TrustedContext:
                 if name not in expected:
                     continue
                 variant, actual = mutated.arrays.get(name), outcome.arrays.get(name)
+                if variant is None and actual is not None:
+                    continue  # the variant left this output out; the student's value says nothing about it
                 if variant is None:
-                    agrees = actual is None
-                    differs = True
+                    agrees = differs = True
                 else:
                     agrees = compare(actual, variant).passes(MUTANT_MATCH_THRESHOLD)
                     differs = not compare(variant, expected[name]).passes(DEFAULT_THRESHOLD)
@@ -154,13 +157,17 @@ class AgreesWithReference:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     default: float = DEFAULT_THRESHOLD
     ignore: tuple[str, ...] = ()  # outputs another check scores (a backward check's forward output)
+    only: tuple[str, ...] = ()  # when set, the only outputs scored
+
+    def scores(self, name: str) -> bool:
+        return name not in self.ignore and (not self.only or name in self.only)
 
     def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
         judgement = Judgement(fraction=0.0)
         passed = total = 0
         for probe, outcome in zip(check.probes, outcomes, strict=True):
             for name, expected in context.expected(probe).arrays.items():
-                if name in self.ignore:
+                if not self.scores(name):
                     continue
                 total += 1
                 key = output_key(check, probe, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -16,7 +17,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -60,10 +61,15 @@ def read_capped(path: Path, cap: int) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise InvalidOutputError(f"{path.name} cannot be opened as a regular file ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
+    try:
+        # fstat before fdopen: fdopen itself raises on a directory (and would leak the descriptor).
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise InvalidOutputError(f"{path.name} is not a regular file")
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         data = handle.read(cap + 1)
     if len(data) > cap:
         raise InvalidOutputError(f"{path.name} is larger than {cap} bytes")
@@ -75,21 +81,22 @@ def _reject_constant(name: str) -> None:
 
 
 def _depth(value: Any, level: int = 0) -> int:
-    if isinstance(value, dict):
-        return max([_depth(v, level + 1) for v in value.values()], default=level + 1)
-    if isinstance(value, list):
-        return max([_depth(v, level + 1) for v in value], default=level + 1)
-    return level
+    """How deeply containers nest in `value`; stops counting past MAX_JSON_DEPTH (no deep recursion)."""
+    if level > MAX_JSON_DEPTH or not isinstance(value, (dict, list)):
+        return level
+    children = value.values() if isinstance(value, dict) else value
+    return max((_depth(child, level + 1) for child in children), default=level + 1)
 
 
 def parse_header(data: bytes) -> dict[str, Any]:
     try:
         header = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidOutputError(f"metadata is not valid JSON ({exc})") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidOutputError(f"metadata is not valid JSON ({type(exc).__name__})") from exc
     if not isinstance(header, dict) or _depth(header) > MAX_JSON_DEPTH:
         raise InvalidOutputError("metadata is not a flat JSON object")
-    if header.get("status") not in PROBE_STATUSES:
+    status = header.get("status")
+    if not isinstance(status, str) or status not in PROBE_STATUSES:
         raise InvalidOutputError("metadata has an unknown status")
     invalid = header.get("invalid", {})
     if not isinstance(invalid, dict) or not all(isinstance(v, str) for v in invalid.values()):
@@ -97,10 +104,42 @@ def parse_header(data: bytes) -> dict[str, Any]:
     for key in ("message", "stdout"):
         if not isinstance(header.get(key, ""), str):
             raise InvalidOutputError(f"metadata field {key} is not text")
+    seconds = header.get("seconds", 0.0)
+    # A bool is an int and 1e999 parses as inf; a 400-digit int overflows float(): none is a duration.
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9:
+        raise InvalidOutputError("metadata field seconds is not a duration")
     return header
 
 
+NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def parse_npy(raw: bytes, name: str) -> np.ndarray:
+    """One `.npy` member. The header is checked before anything is allocated: a header may claim any
+    shape (np.load would try to allocate petabytes for it), so the data must hold exactly that many values.
+    """
+    stream = io.BytesIO(raw)
+    try:
+        reader = NPY_HEADER_READERS[np.lib.format.read_magic(stream)]
+        shape, fortran_order, dtype = reader(stream)
+    except Exception as exc:  # numpy's parser on hostile bytes (it can raise TokenError, TypeError...)
+        raise InvalidOutputError(f"output {name} has no valid array header") from exc
+    if dtype.kind not in "biuf":
+        raise InvalidOutputError(f"output {name} has dtype {dtype}")
+    body = raw[stream.tell() :]
+    if any(size < 0 for size in shape) or math.prod(shape) * dtype.itemsize != len(body):
+        raise InvalidOutputError(f"output {name} does not hold the values its shape {shape!r:.60} needs")
+    order: Literal["C", "F"] = "F" if fortran_order else "C"
+    array: np.ndarray = np.frombuffer(body, dtype=dtype).reshape(tuple(shape), order=order)
+    return array.copy()  # its own, writable memory
+
+
 def parse_arrays(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an uncompressed `.npz`, read member by member (never through np.load, which would
+    guess the format from the first bytes and take a `.npy` or pickle prefix for the whole file)."""
     if not data:
         return {}
     try:
@@ -112,17 +151,23 @@ def parse_arrays(data: bytes) -> dict[str, np.ndarray]:
                 raise InvalidOutputError("compressed arrays are not accepted")
             if sum(m.file_size for m in members) > MAX_NPZ_BYTES:
                 raise InvalidOutputError("arrays are too large")
-        arrays: dict[str, np.ndarray] = {}
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            for name in npz.files:
-                if not OUTPUT_NAME.match(name):
-                    raise InvalidOutputError(f"unexpected output name {name[:40]!r}")
-                array = np.array(npz[name], subok=False)
-                if array.dtype.kind not in "biuf":
-                    raise InvalidOutputError(f"output {name} has dtype {array.dtype}")
-                arrays[name] = array
+            arrays: dict[str, np.ndarray] = {}
+            for member in members:
+                name = member.filename.removesuffix(".npy")
+                if name == member.filename or not OUTPUT_NAME.match(name) or name in arrays:
+                    raise InvalidOutputError(f"unexpected output name {member.filename[:40]!r}")
+                arrays[name] = parse_npy(archive.read(member), name)
         return arrays
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except (
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        EOFError,
+        KeyError,
+        OverflowError,
+        RuntimeError,  # an "encrypted" member
+        NotImplementedError,  # a member flagged as compressed patched data
+    ) as exc:
         raise InvalidOutputError(f"arrays cannot be read ({type(exc).__name__})") from exc
 
 
@@ -136,12 +181,11 @@ def read_probe_outcome(out_dir: Path, index: int) -> ProbeOutcome | None:
         arrays = parse_arrays(read_capped(out_dir / f"p{index}.npz", MAX_NPZ_BYTES))
     except InvalidOutputError as exc:
         return invalid_outcome(str(exc))
-    seconds = header.get("seconds", 0.0)
     return ProbeOutcome(
         status=header["status"],
         message=header.get("message", "")[:4000],
         arrays=arrays,
         invalid={str(k)[:64]: v[:300] for k, v in list(header.get("invalid", {}).items())[:MAX_ARRAYS]},
         stdout=header.get("stdout", "")[:2000],
-        seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+        seconds=float(header.get("seconds", 0.0)),
     )

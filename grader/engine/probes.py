@@ -53,8 +53,14 @@ class SandboxPlan:
         return SandboxPlan(document=document, inputs=inputs, probe_ids=self.probe_ids)
 
 
+# Modules each module always imports: when one of these cannot be imported, neither can the module.
+MODULE_DEPENDENCIES = {"layer_utils": ("layers",), "fc_net": ("layers",), "solver": ("optim",)}
+
+
 def import_probe(module: str) -> Probe:
-    return Probe(label=f"import.{module}", recipe="import", modules=(module,), inputs={}, options={})
+    """Import one module (its dependencies first); the module under test is the last of `modules`."""
+    modules = (*MODULE_DEPENDENCIES.get(module, ()), module)
+    return Probe(label=f"import.{module}", recipe="import", modules=modules, inputs={}, options={})
 
 
 def build_plan(

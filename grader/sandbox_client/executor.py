@@ -128,7 +128,7 @@ class RestartingExecutor:
             if outcome is None or outcome.ran:
                 continue
             if probe["recipe"] == "import":
-                failures[probe["modules"][0]] = {"status": outcome.status, "message": outcome.message}
+                failures[probe["modules"][-1]] = {"status": outcome.status, "message": outcome.message}
             elif outcome.status == "timeout" and len(probe["calls"]) == 1:
                 hanging.append(probe["calls"][0])
         return failures, hanging
@@ -173,6 +173,7 @@ class LocalProcessExecutor(RestartingExecutor):
             process = subprocess.Popen(
                 command,
                 env=runner_environment(scratch),
+                cwd=scratch,  # not the service's own folder: relative writes of student code land in scratch
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -160,8 +160,14 @@ def rmsprop_eps_inside(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
     return w - lr * dw / np.sqrt(cache + eps), config
 
 
-def model_variant(reference: Any, *, penalty: float, bias_penalty: bool) -> types.SimpleNamespace:
-    """The reference network with its L2 term changed: `penalty` extra times 0.5*reg*W**2, or on non-W too."""
+def model_variant(
+    reference: Any, *, weight_factor: float, penalized: tuple[str, ...]
+) -> types.SimpleNamespace:
+    """The reference network with its L2 term changed.
+
+    weight_factor: extra multiples of 0.5*reg*W**2 on the weights; penalized: prefixes of other
+    parameters (b, gamma, beta) that wrongly get 0.5*reg*p**2 too.
+    """
     base = reference.fc_net.FullyConnectedNet
 
     class FullyConnectedNet(base):  # type: ignore[misc, valid-type]
@@ -171,8 +177,8 @@ def model_variant(reference: Any, *, penalty: float, bias_penalty: bool) -> type
                 return result
             loss, grads = result
             for name, value in self.params.items():
-                is_weight = name.startswith("W")
-                factor = penalty if is_weight else (1.0 if bias_penalty else 0.0)
+                kind = name.rstrip("0123456789")  # "b1" -> "b", "beta1" -> "beta"
+                factor = weight_factor if kind == "W" else float(kind in penalized)
                 loss += factor * 0.5 * self.reg * np.sum(value * value)
                 grads[name] = grads[name] + factor * self.reg * value
             return loss, grads
@@ -182,100 +188,100 @@ def model_variant(reference: Any, *, penalty: float, bias_penalty: bool) -> type
 
 
 BN = ("layers.batchnorm_forward",)
-MUTANTS = {
-    mutant.code: mutant
-    for mutant in (
-        Mutant(
-            "bn_eps_outside_sqrt",
-            BN,
-            ("out",),
-            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(eps_outside=True)),
+MODEL = ("fc_net.FullyConnectedNet",)
+STATE = tuple(f"config_{key}" for key in ("velocity", "cache", "m", "v", "t"))
+MUTANTS = (
+    Mutant(
+        "bn_eps_outside_sqrt",
+        BN,
+        ("out",),
+        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(eps_outside=True)),
+    ),
+    Mutant(
+        "bn_running_average_swapped",
+        BN,
+        ("out", "running_mean", "running_var"),
+        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(swapped=True)),
+    ),
+    Mutant(
+        "bn_test_uses_batch_stats",
+        BN,
+        ("out",),
+        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(test_batch_stats=True)),
+    ),
+    Mutant(
+        "bn_unbiased_variance",
+        BN,
+        ("out", "running_var"),
+        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(ddof=1)),
+    ),
+    Mutant(
+        "bn_running_stats_not_stored",
+        BN,
+        ("out", "running_mean", "running_var"),
+        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(store=False)),
+    ),
+    Mutant(
+        "ln_normalizes_over_batch",
+        ("layers.layernorm_forward",),
+        ("out",),
+        lambda ref: with_functions(ref, "layers", layernorm_forward=layernorm_over_batch),
+    ),
+    Mutant(
+        "softmax_not_stable",
+        ("layers.softmax_loss",),
+        ("loss", "dx"),
+        lambda ref: with_functions(ref, "layers", softmax_loss=softmax_loss_unstable),
+    ),
+    Mutant(
+        "momentum_formula",
+        ("optim.sgd_momentum",),
+        ("w", "config_velocity"),
+        lambda ref: with_functions(ref, "optim", sgd_momentum=sgd_momentum_other_formula),
+    ),
+    Mutant(
+        "optimizer_state_not_saved",
+        ("optim.sgd_momentum", "optim.rmsprop", "optim.adam"),
+        ("w", *STATE),
+        lambda ref: with_functions(
+            ref,
+            "optim",
+            sgd_momentum=forgetful(ref.optim.sgd_momentum),
+            rmsprop=forgetful(ref.optim.rmsprop),
+            adam=forgetful(ref.optim.adam),
         ),
-        Mutant(
-            "bn_running_average_swapped",
-            BN,
-            ("out", "running_mean", "running_var"),
-            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(swapped=True)),
-        ),
-        Mutant(
-            "bn_test_uses_batch_stats",
-            BN,
-            ("out",),
-            lambda ref: with_functions(
-                ref, "layers", batchnorm_forward=batchnorm_variant(test_batch_stats=True)
-            ),
-        ),
-        Mutant(
-            "bn_unbiased_variance",
-            BN,
-            ("out", "running_var"),
-            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(ddof=1)),
-        ),
-        Mutant(
-            "bn_running_stats_not_stored",
-            BN,
-            ("out", "running_mean", "running_var"),
-            lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(store=False)),
-        ),
-        Mutant(
-            "ln_normalizes_over_batch",
-            ("layers.layernorm_forward",),
-            ("out",),
-            lambda ref: with_functions(ref, "layers", layernorm_forward=layernorm_over_batch),
-        ),
-        Mutant(
-            "softmax_not_stable",
-            ("layers.softmax_loss",),
-            ("loss", "dx"),
-            lambda ref: with_functions(ref, "layers", softmax_loss=softmax_loss_unstable),
-        ),
-        Mutant(
-            "momentum_formula",
-            ("optim.sgd_momentum",),
-            ("w", "config_velocity"),
-            lambda ref: with_functions(ref, "optim", sgd_momentum=sgd_momentum_other_formula),
-        ),
-        Mutant(
-            "optimizer_state_not_saved",
-            ("optim.sgd_momentum", "optim.rmsprop", "optim.adam"),
-            ("w",),
-            lambda ref: with_functions(
-                ref,
-                "optim",
-                sgd_momentum=forgetful(ref.optim.sgd_momentum),
-                rmsprop=forgetful(ref.optim.rmsprop),
-                adam=forgetful(ref.optim.adam),
-            ),
-        ),
-        Mutant(
-            "adam_t_incremented_late",
-            ("optim.adam",),
-            ("w",),
-            lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True)),
-        ),
-        Mutant(
-            "adam_no_bias_correction",
-            ("optim.adam",),
-            ("w",),
-            lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False)),
-        ),
-        Mutant(
-            "rmsprop_eps_inside_sqrt",
-            ("optim.rmsprop",),
-            ("w",),
-            lambda ref: with_functions(ref, "optim", rmsprop=rmsprop_eps_inside),
-        ),
-        Mutant(
-            "l2_missing_half",
-            ("fc_net.FullyConnectedNet",),
-            ("loss",),
-            lambda ref: model_variant(ref, penalty=1.0, bias_penalty=False),
-        ),
-        Mutant(
-            "l2_regularizes_bias",
-            ("fc_net.FullyConnectedNet",),
-            ("loss",),
-            lambda ref: model_variant(ref, penalty=0.0, bias_penalty=True),
-        ),
-    )
-}
+    ),
+    Mutant(
+        "adam_t_incremented_late",
+        ("optim.adam",),
+        ("w",),
+        lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True)),
+    ),
+    Mutant(
+        "adam_no_bias_correction",
+        ("optim.adam",),
+        ("w",),
+        lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False)),
+    ),
+    Mutant(
+        "rmsprop_eps_inside_sqrt",
+        ("optim.rmsprop",),
+        ("w",),
+        lambda ref: with_functions(ref, "optim", rmsprop=rmsprop_eps_inside),
+    ),
+    Mutant(
+        "l2_missing_half", MODEL, ("loss",), lambda ref: model_variant(ref, weight_factor=1.0, penalized=())
+    ),
+    Mutant(
+        "l2_regularizes_bias",
+        MODEL,
+        ("loss",),
+        lambda ref: model_variant(ref, weight_factor=0.0, penalized=("b",)),
+    ),
+    Mutant(
+        "l2_regularizes_bias",
+        MODEL,
+        ("loss",),
+        lambda ref: model_variant(ref, weight_factor=0.0, penalized=("b", "gamma", "beta")),
+    ),
+)
