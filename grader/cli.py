@@ -25,7 +25,12 @@ EXIT_SANDBOX_UNAVAILABLE = 3
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow"}
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade CS231n assignment 2 submissions.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def report_console() -> Console:
+    """A console for tables: the terminal's width, or wide enough to keep check ids whole in logs."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 @app.command()
@@ -64,7 +69,7 @@ def grade(
                 submission,
                 catalog,
                 seed=run_seed,
-                executor=LocalProcessExecutor(),
+                executor=LocalProcessExecutor(settings.sandbox_python),
                 limits=limits,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
@@ -78,7 +83,7 @@ def grade(
 
 
 def print_report(report: Report, missing: tuple[str, ...]) -> None:
-    console = Console(highlight=False)
+    console = report_console()
     console.print(
         f"[bold]{report.assignment}[/bold]  seed {report.seed}  "
         f"score [bold]{report.score:g} / {report.max_score:g}[/bold]"
@@ -122,7 +127,7 @@ def checks(assignment: Annotated[str, typer.Option(help="the check catalog")] = 
         table.add_column(column)
     for item in catalog.build_checks(0):
         table.add_row(item.id, item.question.split()[0], f"{item.points:g}", item.visibility, item.summary)
-    Console().print(table)
+    report_console().print(table)
 
 
 if __name__ == "__main__":

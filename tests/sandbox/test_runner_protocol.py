@@ -305,15 +305,19 @@ def test_how_a_probe_ends_is_reported(body: str, status: str, in_message: str) -
     assert_ok(outcomes["relu"])
 
 
-def test_running_out_of_memory_is_a_memory_limit() -> None:
-    layers = LAYERS + b"\n\ndef greedy_forward(x):\n    return np.ones(1 << 40), x\n"
-    limits = {"file_bytes": 1 << 20, "memory_bytes": 4 << 30}
+@pytest.mark.parametrize("memory_bytes, status", [(512 << 20, "memory_limit"), (0, "ok")])
+def test_the_memory_limit_applies_to_the_probe(memory_bytes: int, status: str) -> None:
+    # 1 GiB of address space, never touched: fine without a limit (the control), refused under 512 MiB.
+    layers = LAYERS + b"\n\ndef greedy_forward(x):\n    return np.array(float(np.empty(1 << 27).size)), x\n"
+    limits = {"file_bytes": 1 << 20, "memory_bytes": memory_bytes}
 
     outcomes = run_plan(
         {"greedy": layer_probe("greedy_forward"), "relu": relu_probe()}, {"layers.py": layers}, limits=limits
     )
 
-    assert outcomes["greedy"].status == "memory_limit"
+    assert outcomes["greedy"].status == status, outcomes["greedy"].message
+    if status == "ok":
+        assert_exact(outcomes["greedy"].arrays["out"], np.array(float(1 << 27)))
     assert_ok(outcomes["relu"])
 
 
