@@ -228,7 +228,7 @@ def model_numeric(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict
 
 
 def train(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> RecipeResult:
-    """Train the model with the course Solver and the module's own update rule; report the histories."""
+    """Train the model with the course Solver and the module's update rule; report losses and parameters."""
     result = RecipeResult()
     model = _build_model(mods, {}, options)
     data = {name: _fresh(inputs, name) for name in ("X_train", "y_train", "X_val", "y_val")}
@@ -238,7 +238,11 @@ def train(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
     solver = mods.solver.Solver(model, data, **solver_options)
     solver.train()
     result.record("loss_history", np.array([float(v) for v in solver.loss_history]))
-    result.record("train_acc_history", np.array([float(v) for v in solver.train_acc_history]))
+    # The trained parameters go out too: the trusted side measures the accuracy itself, with the
+    # reference network, instead of believing a number computed next to the student's code.
+    for name, value in model.params.items():
+        if isinstance(name, str) and SAFE_NAME.match(name):
+            result.record(f"param_{name}", value)
     return result
 
 

@@ -63,7 +63,7 @@ class TrustedContext:
     def __init__(self, reference: Any, mutants: Sequence[Mutant]) -> None:
         self.reference = reference
         self.mutants = mutants
-        self._cache: dict[tuple[str, int], recipes.RecipeResult | None] = {}
+        self._cache: dict[tuple[str, int], tuple[Probe, recipes.RecipeResult | None]] = {}
 
     def run(
         self, modules: Any, probe: Probe, options: Mapping[str, Any] | None = None
@@ -81,15 +81,18 @@ class TrustedContext:
         return self._cached(f"mutant{index}", probe, lambda: self.mutants[index].build(self.reference))
 
     def _cached(self, key: str, probe: Probe, modules: Callable[[], Any]) -> recipes.RecipeResult | None:
+        # Keyed by identity (probes hold arrays, so they are not hashable); the entry keeps the probe
+        # alive so that its id cannot be reused by another probe while the entry exists.
         slot = (key, id(probe))
         if slot not in self._cache:
             try:
-                self._cache[slot] = self.run(modules(), probe)
+                result: recipes.RecipeResult | None = self.run(modules(), probe)
             except Exception:
                 if key == "reference":
                     raise
-                self._cache[slot] = None
-        return self._cache[slot]
+                result = None
+            self._cache[slot] = (probe, result)
+        return self._cache[slot][1]
 
     def matching_mutants(
         self, target: str, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]

@@ -374,7 +374,7 @@ def model_checks(seed: int) -> list[Check]:
         "batch_size": 25,
         "print_every": 1000,
     }
-    train_inputs = {"X_train": X_train, "y_train": y_train, "X_val": X_train[:10], "y_val": y_train[:10]}
+    train_inputs = {"X_train": X_train, "y_train": y_train, "X_val": X_train, "y_val": y_train}
     return [
         check(
             "fc_net.init",
