@@ -13,6 +13,7 @@ import math
 import os
 import re
 import stat
+import struct
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -177,8 +178,18 @@ def read_probe_outcome(out_dir: Path, index: int) -> ProbeOutcome | None:
     if not os.path.lexists(header_path):
         return None
     try:
-        header = parse_header(read_capped(header_path, MAX_JSON_BYTES))
-        arrays = parse_arrays(read_capped(out_dir / f"p{index}.npz", MAX_NPZ_BYTES))
+        header = read_capped(header_path, MAX_JSON_BYTES)
+        payload = read_capped(out_dir / f"p{index}.npz", MAX_NPZ_BYTES)
+    except InvalidOutputError as exc:
+        return invalid_outcome(str(exc))
+    return parse_probe_outcome(header, payload)
+
+
+def parse_probe_outcome(header_bytes: bytes, payload: bytes) -> ProbeOutcome:
+    """A probe's outcome from its metadata (JSON) and its arrays (npz), or invalid_output."""
+    try:
+        header = parse_header(header_bytes)
+        arrays = parse_arrays(payload)
     except InvalidOutputError as exc:
         return invalid_outcome(str(exc))
     return ProbeOutcome(
@@ -189,3 +200,26 @@ def read_probe_outcome(out_dir: Path, index: int) -> ProbeOutcome | None:
         stdout=header.get("stdout", "")[:2000],
         seconds=float(header.get("seconds", 0.0)),
     )
+
+
+FRAME = struct.Struct(">8sIII")  # as sandbox/runner.py writes them: magic, index, header and payload lengths
+FRAME_MAGIC = b"\x00GRADER1"
+
+
+def parse_frames(stream: bytes, known: set[int]) -> dict[int, ProbeOutcome]:
+    """Outcomes from the frames a streaming sandbox wrote; parsing stops at the first malformed frame."""
+    outcomes: dict[int, ProbeOutcome] = {}
+    offset = 0
+    while offset + FRAME.size <= len(stream):
+        magic, index, header_length, payload_length = FRAME.unpack_from(stream, offset)
+        start = offset + FRAME.size
+        end = start + header_length + payload_length
+        if magic != FRAME_MAGIC or index not in known or index in outcomes or end > len(stream):
+            break
+        if header_length > MAX_JSON_BYTES or payload_length > MAX_NPZ_BYTES:
+            outcomes[index] = invalid_outcome("result larger than allowed")
+        else:
+            header = stream[start : start + header_length]
+            outcomes[index] = parse_probe_outcome(header, stream[start + header_length : end])
+        offset = end
+    return outcomes

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -42,19 +43,32 @@ class Executor(Protocol):
         ...
 
 
-def write_job(job: Path, plan: SandboxPlan, files: Mapping[str, bytes]) -> None:
-    """The job folder the runner reads: plan.json, inputs.npz and submission/<graded files>."""
-    (job / "submission").mkdir(parents=True)
-    (job / "plan.json").write_text(json.dumps(plan.document))
+def job_files(plan: SandboxPlan, files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The job the runner reads: plan.json, inputs.npz and submission/<graded files>."""
     buffer = io.BytesIO()
     np.savez(buffer, **plan.inputs)  # type: ignore[arg-type]
-    (job / "inputs.npz").write_bytes(buffer.getvalue())
-    for name, content in files.items():
-        (job / "submission" / name).write_bytes(content)
+    job = {"plan.json": json.dumps(plan.document).encode(), "inputs.npz": buffer.getvalue()}
+    job.update({f"submission/{name}": content for name, content in files.items()})
+    return job
+
+
+def write_job(job: Path, plan: SandboxPlan, files: Mapping[str, bytes]) -> None:
+    for name, content in job_files(plan, files).items():
+        (job / name).parent.mkdir(parents=True, exist_ok=True)
+        (job / name).write_bytes(content)
 
 
 def count_finished(out: Path) -> int:
     return sum(1 for name in os.listdir(out) if name.endswith(".json"))
+
+
+@dataclass
+class Attempt:
+    """One run of the sandbox on (part of) a plan."""
+
+    exit_code: int | None  # None: stopped from outside at its deadline
+    outcomes: dict[int, ProbeOutcome]
+    failure: ProbeOutcome | None = None  # what to record for the probe in flight when it died
 
 
 class RestartingExecutor:
@@ -62,54 +76,44 @@ class RestartingExecutor:
 
     name = "abstract"
 
-    def launch(
-        self, job: Path, out: Path, scratch: Path, deadline: float, on_poll: Callable[[], None]
-    ) -> int | None:
-        """Run the runner on `job`; its exit code (negative: killed by that signal), None at `deadline`."""
+    def attempt(
+        self, plan: SandboxPlan, files: Mapping[str, bytes], deadline: float, progress: Callable[[int], None]
+    ) -> Attempt:
+        """Run the sandbox once on `plan` until it exits or `deadline`."""
         raise NotImplementedError
 
     def run(
         self, plan: SandboxPlan, files: Mapping[str, bytes], progress: ProgressCallback | None = None
     ) -> list[ProbeOutcome]:
         total = len(plan.probe_ids)
-        with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
-            out = Path(tmp) / "out"
-            out.mkdir()
-            outcomes: dict[int, ProbeOutcome] = {}
-            current = plan
-            for attempt in range(total + 1):
-                job = Path(tmp) / f"job{attempt}"
-                write_job(job, current, files)
-                scratch = Path(tmp) / f"scratch{attempt}"
-                scratch.mkdir()
+        outcomes: dict[int, ProbeOutcome] = {}
 
-                def report() -> None:
-                    if progress is not None:
-                        progress(min(total, count_finished(out)), total)
+        def report(finished_now: int) -> None:
+            if progress is not None:
+                progress(min(total, len(outcomes) + finished_now), total)
 
-                deadline = time.monotonic() + self.run_time_limit(current)
-                code = self.launch(job, out, scratch, deadline, report)
-                pending = [p["index"] for p in current.document["probes"]]
-                for index in pending:
-                    outcome = read_probe_outcome(out, index)
-                    if outcome is not None:
-                        outcomes[index] = outcome
-                left = [index for index in pending if index not in outcomes]
-                if not left:
-                    break
-                if code is not None and code > 0 and len(left) == len(pending):
-                    # The runner itself failed before finishing anything: not the submission's doing.
-                    raise SandboxUnavailable(f"the sandbox runner failed (exit code {code})")
-                outcomes[left[0]] = ProbeOutcome(
-                    status="crashed" if code is not None else "timeout",
-                    message="the sandbox process running this probe was killed"
-                    if code is not None
-                    else "the whole run exceeded its time limit",
-                )
-                current = plan.subset(left[1:], *self._learnt(plan, outcomes))
-                if not left[1:]:
-                    break
-            report()
+        current = plan
+        for _ in range(total):
+            pending = [p["index"] for p in current.document["probes"]]
+            deadline = time.monotonic() + self.run_time_limit(current)
+            attempt = self.attempt(current, files, deadline, report)
+            outcomes.update({i: o for i, o in attempt.outcomes.items() if i in pending})
+            left = [index for index in pending if index not in outcomes]
+            if not left:
+                break
+            if attempt.exit_code is not None and attempt.exit_code > 0 and len(left) == len(pending):
+                # The runner itself failed before finishing anything: not the submission's doing.
+                raise SandboxUnavailable(f"the sandbox runner failed (exit code {attempt.exit_code})")
+            outcomes[left[0]] = attempt.failure or ProbeOutcome(
+                status="crashed" if attempt.exit_code is not None else "timeout",
+                message="the sandbox process running this probe was killed"
+                if attempt.exit_code is not None
+                else "the whole run exceeded its time limit",
+            )
+            if not left[1:]:
+                break
+            current = plan.subset(left[1:], *self._learnt(plan, outcomes))
+        report(0)
         return [outcomes.get(i, ProbeOutcome(status="crashed", message="not run")) for i in range(total)]
 
     @staticmethod
@@ -155,9 +159,23 @@ class LocalProcessExecutor(RestartingExecutor):
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
 
+    def attempt(
+        self, plan: SandboxPlan, files: Mapping[str, bytes], deadline: float, progress: Callable[[int], None]
+    ) -> Attempt:
+        with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
+            job, out, scratch = Path(tmp) / "job", Path(tmp) / "out", Path(tmp) / "scratch"
+            for folder in (job, out, scratch):
+                folder.mkdir()
+            write_job(job, plan, files)
+            code = self.launch(job, out, scratch, deadline, lambda: progress(count_finished(out)))
+            indices = [p["index"] for p in plan.document["probes"]]
+            found = {index: read_probe_outcome(out, index) for index in indices}
+            return Attempt(code, {index: o for index, o in found.items() if o is not None})
+
     def launch(
         self, job: Path, out: Path, scratch: Path, deadline: float, on_poll: Callable[[], None]
     ) -> int | None:
+        """Run the runner on `job`; its exit code (negative: killed by that signal), None at `deadline`."""
         command = [
             self.python,
             "-I",
