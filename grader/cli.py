@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +18,8 @@ from rich.table import Table
 from grader.assignments import UnknownAssignment, get_assignment
 from grader.engine.grading import GradingLimits, grade_submission
 from grader.engine.report import Report
-from grader.sandbox_client.executor import LocalProcessExecutor, SandboxUnavailable
+from grader.sandbox_client import make_executor
+from grader.sandbox_client.executor import SandboxUnavailable
 from grader.settings import get_settings
 from grader.submissions.intake import UnusableSubmission, load_submission
 
@@ -33,11 +36,23 @@ def report_console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
+class SandboxKind(StrEnum):
+    docker = "docker"
+    process = "process"
+
+
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @app.command()
 def grade(
     path: Annotated[Path, typer.Argument(help="a folder or a .zip with layers.py, fc_net.py, optim.py")],
     assignment: Annotated[str, typer.Option(help="the check catalog")] = "cs231n-a2-fc",
     seed: Annotated[int | None, typer.Option(help="seed of the hidden inputs (random when omitted)")] = None,
+    sandbox: Annotated[
+        SandboxKind | None, typer.Option(help="docker (default), or process for development only")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON document")] = False,
 ) -> None:
     """Grade one submission and print its report."""
@@ -48,13 +63,22 @@ def grade(
     except (UnknownAssignment, UnusableSubmission) as exc:
         err.print(f"[red]cannot grade {path}:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_UNUSABLE_INPUT) from exc
+    kind = (sandbox or SandboxKind(settings.sandbox)).value
+    if kind == "process":
+        err.print(
+            "[yellow]warning:[/yellow] --sandbox process runs the student's code as a plain local process, "
+            "without isolation: use it for development only",
+            highlight=False,
+        )
     run_seed = seed if seed is not None else secrets.randbelow(2**31)
     limits = GradingLimits(
         time_scale=settings.time_scale,
         memory_bytes=settings.probe_memory_bytes,
         file_bytes=settings.probe_file_bytes,
     )
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # so that `finally` removes a running container
     try:
+        executor = make_executor(kind, settings, log=lambda line: err.print(line, highlight=False))
         with Progress(
             TextColumn("grading"),
             BarColumn(),
@@ -69,7 +93,7 @@ def grade(
                 submission,
                 catalog,
                 seed=run_seed,
-                executor=LocalProcessExecutor(settings.sandbox_python),
+                executor=executor,
                 limits=limits,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )

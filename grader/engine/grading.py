@@ -58,7 +58,9 @@ def grade_submission(
         for check in checks
     ]
     add_dependency_notes(checks, reports)
-    return summarize(assignment, seed, reports)
+    report = summarize(assignment, seed, reports)
+    report.sandbox = executor.description()
+    return report
 
 
 def judge_check(

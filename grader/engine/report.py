@@ -37,6 +37,7 @@ class Report:
     max_score: float
     questions: list[QuestionReport]
     checks: list[CheckReport]
+    sandbox: dict[str, str] = field(default_factory=dict)  # which executor and image ran the code
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,6 +42,10 @@ class Executor(Protocol):
         """One outcome per probe of the plan, in plan order."""
         ...
 
+    def description(self) -> dict[str, str]:
+        """What ran the code, for the record of a grading run."""
+        ...
+
 
 def job_files(plan: SandboxPlan, files: Mapping[str, bytes]) -> dict[str, bytes]:
     """The job the runner reads: plan.json, inputs.npz and submission/<graded files>."""
@@ -158,6 +162,9 @@ class LocalProcessExecutor(RestartingExecutor):
 
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+
+    def description(self) -> dict[str, str]:
+        return {"executor": self.name, "python": self.python}
 
     def attempt(
         self, plan: SandboxPlan, files: Mapping[str, bytes], deadline: float, progress: Callable[[int], None]

@@ -28,7 +28,7 @@ def test_grade_zip_prints_exactly_one_json_document(tmp_path: Path) -> None:
     result = runner.invoke(app, ["grade", str(upload), "--seed", "5", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report) == {"assignment", "seed", "score", "max_score", "questions", "checks"}
+    assert set(report) == {"assignment", "seed", "score", "max_score", "questions", "checks", "sandbox"}
     assert report["assignment"] == "cs231n-a2-fc" and report["seed"] == 5
     assert report["score"] == report["max_score"] > 0
     assert [q["name"][:2] for q in report["questions"]] == ["Q1", "Q2", "Q3"]

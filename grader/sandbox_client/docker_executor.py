@@ -1,0 +1,242 @@
+"""The Docker sandbox: one fresh, locked-down container per attempt, created, used once and removed.
+
+The job (plan, inputs, student files) goes in on stdin as a tar; the runner then closes stdin and writes
+its results as frames on stdout, which only it holds (it is PID 1 and not dumpable, so student processes
+can neither signal it nor open its file descriptors). The trusted side reads stdout with a byte cap and
+validates the frames only after the container has exited; nothing is read from the container's disk.
+"""
+
+from __future__ import annotations
+
+import io
+import select
+import socket
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from grader.engine.outputs import FRAME, FRAME_MAGIC, ProbeOutcome, parse_frames
+from grader.engine.probes import SandboxPlan
+from grader.sandbox_client.executor import Attempt, RestartingExecutor, SandboxUnavailable, job_files
+
+CONTAINER_LABEL = "org.opencourse.grader.sandbox"
+MULTIPLEX_HEADER = 8  # Docker's attach stream: stream type, 3 zero bytes, 4-byte big-endian length
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    """Every limit of a sandbox container; the defaults suit one submission of CS231n assignment 2."""
+
+    memory_bytes: int = 1536 * 1024**2
+    cpus: float = 1.0
+    pids: int = 64
+    scratch_bytes: int = 256 * 1024**2
+    tmp_bytes: int = 32 * 1024**2
+    open_files: int = 256
+    file_bytes: int = 64 * 1024**2
+    output_bytes: int = 256 * 1024**2  # all results together, on stdout
+    runtime: str | None = None  # "runsc" for gVisor, when the engine has it
+
+
+def sandbox_environment() -> dict[str, str]:
+    """An explicit allowlist: nothing of the host's or the service's environment enters."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": "/tmp",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def container_options(image: str, limits: ContainerLimits) -> dict[str, Any]:
+    """Keyword arguments of `client.containers.create` for one sandbox container."""
+    tmpfs_flags = "mode=1777,nosuid,nodev,noexec"
+    options: dict[str, Any] = {
+        "image": image,
+        "command": [
+            "python3",
+            "-I",
+            "/opt/sandbox/runner.py",
+            "--stdin",
+            "--stream",
+            "--scratch",
+            "/scratch",
+        ],
+        "user": "65534:65534",
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {
+            "/scratch": f"size={limits.scratch_bytes},{tmpfs_flags}",
+            "/tmp": f"size={limits.tmp_bytes},{tmpfs_flags}",
+        },
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": limits.pids,
+        "mem_limit": limits.memory_bytes,
+        "memswap_limit": limits.memory_bytes,  # equal: no swap
+        "nano_cpus": int(limits.cpus * 1e9),
+        "ulimits": [
+            {"Name": "nofile", "Soft": limits.open_files, "Hard": limits.open_files},
+            {"Name": "fsize", "Soft": limits.file_bytes, "Hard": limits.file_bytes},
+            {"Name": "core", "Soft": 0, "Hard": 0},
+        ],
+        "environment": sandbox_environment(),
+        "stdin_open": True,  # only to receive the job: the runner closes it before any student code runs
+        "tty": False,
+        "working_dir": "/tmp",
+        "labels": {CONTAINER_LABEL: "1"},
+        "log_config": {"type": "none"},  # results are read from the attach stream, never stored by Docker
+    }
+    if limits.runtime:
+        options["runtime"] = limits.runtime
+    return options
+
+
+def tar_bytes(files: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+class StdoutReader:
+    """Demultiplexes Docker's attach stream into the container's stdout, up to a byte cap."""
+
+    def __init__(self, cap: int, on_frames: Callable[[int], None]) -> None:
+        self.cap = cap
+        self.on_frames = on_frames
+        self.pending = bytearray()  # multiplexed bytes not yet demultiplexed
+        self.stdout = bytearray()
+        self.frames = 0
+        self._scan = 0  # where the next result frame starts in stdout
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take more bytes; False once stdout went over the cap."""
+        self.pending += chunk
+        while len(self.pending) >= MULTIPLEX_HEADER:
+            length = int.from_bytes(self.pending[4:8], "big")
+            if len(self.pending) < MULTIPLEX_HEADER + length:
+                break
+            if self.pending[0] == 1:
+                self.stdout += self.pending[MULTIPLEX_HEADER : MULTIPLEX_HEADER + length]
+            del self.pending[: MULTIPLEX_HEADER + length]
+        self._count_frames()
+        return len(self.stdout) <= self.cap
+
+    def _count_frames(self) -> None:
+        before = self.frames
+        while len(self.stdout) - self._scan >= FRAME.size:
+            magic, _, header, payload = FRAME.unpack_from(self.stdout, self._scan)
+            end = self._scan + FRAME.size + header + payload
+            if magic != FRAME_MAGIC or end > len(self.stdout):
+                break
+            self._scan = end
+            self.frames += 1
+        if self.frames != before:
+            self.on_frames(self.frames)
+
+
+class DockerExecutor(RestartingExecutor):
+    """A fresh container per attempt; the container is removed in a `finally`, whatever happens."""
+
+    name = "docker"
+
+    def __init__(self, client: Any, image: str, limits: ContainerLimits | None = None) -> None:
+        self.client = client
+        self.image = image
+        self.limits = limits or ContainerLimits()
+
+    def description(self) -> dict[str, str]:
+        return {"executor": self.name, "image": self.image, "runtime": self.limits.runtime or "default"}
+
+    def attempt(
+        self, plan: SandboxPlan, files: Mapping[str, bytes], deadline: float, progress: Callable[[int], None]
+    ) -> Attempt:
+        job = tar_bytes(job_files(plan, files))
+        container = self._create()
+        try:
+            reader, exit_code, failure = self._run(container, job, deadline, progress)
+            if failure is None and exit_code is not None and self._oom_killed(container):
+                failure = ProbeOutcome(status="memory_limit", message="the sandbox ran out of memory")
+        finally:
+            container.remove(force=True)
+        known = {probe["index"] for probe in plan.document["probes"]}
+        return Attempt(exit_code, parse_frames(bytes(reader.stdout), known), failure)
+
+    def _create(self) -> Any:
+        import docker.errors
+
+        try:
+            return self.client.containers.create(**container_options(self.image, self.limits))
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"the sandbox image {self.image} does not exist: build it with "
+                "`python -m grader.sandbox_client.images`"
+            ) from exc
+        except docker.errors.DockerException as exc:
+            raise SandboxUnavailable(f"Docker refused to create the sandbox: {exc}") from exc
+
+    def _run(
+        self, container: Any, job: bytes, deadline: float, progress: Callable[[int], None]
+    ) -> tuple[StdoutReader, int | None, ProbeOutcome | None]:
+        reader = StdoutReader(self.limits.output_bytes, progress)
+        attached = container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+        raw: socket.socket = attached._sock
+        try:
+            container.start()
+            raw.sendall(job)
+            raw.shutdown(socket.SHUT_WR)  # EOF on the runner's stdin
+            finished = self._read(raw, reader, deadline)
+        finally:
+            attached.close()
+        if finished is False:
+            container.kill()
+            return (
+                reader,
+                None,
+                ProbeOutcome(status="output_limit", message="the sandbox wrote more output than allowed"),
+            )
+        if finished is None:
+            container.kill()
+            return reader, None, None
+        return reader, self._exit_code(container, deadline), None
+
+    @staticmethod
+    def _read(raw: socket.socket, reader: StdoutReader, deadline: float) -> bool | None:
+        """True at the end of the stream, False over the output cap, None at the deadline."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([raw], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            chunk = raw.recv(1 << 16)
+            if not chunk:
+                return True
+            if not reader.feed(chunk):
+                return False
+
+    @staticmethod
+    def _exit_code(container: Any, deadline: float) -> int | None:
+        try:
+            status = container.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except Exception:  # a timeout surfaces as one of several requests exceptions
+            container.kill()
+            return None
+        return int(status.get("StatusCode", -1))
+
+    @staticmethod
+    def _oom_killed(container: Any) -> bool:
+        container.reload()
+        return bool(container.attrs.get("State", {}).get("OOMKilled"))
