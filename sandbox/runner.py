@@ -196,6 +196,16 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def kill_strays() -> None:
+    """As the container's PID 1, end every other process: daemons that left the probe's process group too.
+
+    Only in a container: outside one, kill(-1) would reach every process of the user.
+    """
+    if os.getpid() == 1:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)
+
+
 def reap_all() -> None:
     """Collect every finished child, including orphans handed to us when we are the container's PID 1."""
     while True:
@@ -286,6 +296,7 @@ def run_probe(
     finally:
         os.close(read_fd)
         kill_group(pid)
+        kill_strays()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
         reap_all()
@@ -306,6 +317,8 @@ def run_probe(
     else:
         header, payload = parsed
     header["stdout"] = read_log_tail(log_path)
+    with contextlib.suppress(OSError):
+        log_path.unlink()  # scratch space is small; the tail is all we keep
     header["seconds"] = float(f"{time.monotonic() - started:.4f}")
     return header, payload
 

@@ -3,16 +3,18 @@ where it should and carries its mistake code, broken code fails with the right s
 
 from __future__ import annotations
 
-import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
-from grader.sandbox_client.executor import LocalProcessExecutor
+from grader.sandbox_client.docker_executor import DockerExecutor
+from grader.sandbox_client.executor import Executor, LocalProcessExecutor
 from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
@@ -184,18 +186,28 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
 }
 
 
-def grade(folder: Path, seed: int = SEED) -> Report:
-    return grade_submission(load_submission(folder), ASSIGNMENT, seed=seed, executor=LocalProcessExecutor())
-
-
-@functools.cache
-def graded_fixture(name: str, tmp_root: str) -> Report:
-    return grade(buggy.materialize(name, Path(tmp_root)))
+def grade(folder: Path, executor: Executor, seed: int = SEED) -> Report:
+    return grade_submission(load_submission(folder), ASSIGNMENT, seed=seed, executor=executor)
 
 
 @pytest.fixture(scope="module")
-def fixture_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("fixtures"))
+def docker_executor(docker_client: Any, sandbox_image: str) -> Executor:
+    """The production sandbox: verdicts are asserted through the real Docker executor."""
+    return DockerExecutor(docker_client, sandbox_image)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory, docker_executor: Executor) -> Callable[[str], Report]:
+    """Grade a fixture submission once per module, by name."""
+    root = tmp_path_factory.mktemp("fixtures")
+    reports: dict[str, Report] = {}
+
+    def grade_fixture(name: str) -> Report:
+        if name not in reports:
+            reports[name] = grade(buggy.materialize(name, root), docker_executor)
+        return reports[name]
+
+    return grade_fixture
 
 
 def verdicts(report: Report) -> dict[str, str]:
@@ -206,10 +218,14 @@ def verdicts(report: Report) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("sandbox", ["docker", "process"])
 @pytest.mark.parametrize("seed", [SEED, 20261122])
 @pytest.mark.parametrize("name", sorted(CORRECT))
-def test_correct_submissions_get_full_marks(name: str, seed: int) -> None:
-    report = grade(CORRECT[name], seed)
+def test_correct_submissions_get_full_marks(
+    name: str, seed: int, sandbox: str, docker_executor: Executor
+) -> None:
+    executor = docker_executor if sandbox == "docker" else LocalProcessExecutor()
+    report = grade(CORRECT[name], executor, seed)
     assert verdicts(report) == {}
     assert report.score == report.max_score == sum(c.max_score for c in report.checks)
     assert all(c.diagnosis == [] and c.score == c.max_score for c in report.checks)
@@ -221,8 +237,8 @@ def test_every_mistake_code_has_a_buggy_fixture() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
-def test_buggy_submission_fails_exactly_where_it_should(name: str, fixture_root: str) -> None:
-    report = graded_fixture(name, fixture_root)
+def test_buggy_submission_fails_exactly_where_it_should(name: str, graded: Callable[[str], Report]) -> None:
+    report = graded(name)
     assert verdicts(report) == EXPECTED_FAILURES[name]
     expected_failing = set(EXPECTED_FAILURES[name])
     for check in report.checks:
@@ -237,43 +253,46 @@ def test_buggy_submission_fails_exactly_where_it_should(name: str, fixture_root:
         assert all(ASSIGNMENT.mistakes[name] in message for message in explained)
 
 
-def test_syntax_error_fails_everything_that_imports_layers(fixture_root: str) -> None:
-    report = graded_fixture("syntax_error", fixture_root)
+def test_syntax_error_fails_everything_that_imports_layers(graded: Callable[[str], Report]) -> None:
+    report = graded("syntax_error")
     for check in report.checks:
         if check.target.startswith(("layers.", "fc_net.")):
             assert check.status == "error" and check.score == 0, check.id
             assert "layers.py" in check.message and "SyntaxError" in check.message
-            assert fixture_root not in check.message, "no host paths in feedback"
+            assert "/tmp/" not in check.message and "/scratch" not in check.message, "no paths in feedback"
         else:
             assert check.status == "passed", check.id
 
 
-def test_unfinished_starter_scores_zero(fixture_root: str) -> None:
-    report = graded_fixture("not_implemented", fixture_root)
+def test_unfinished_starter_scores_zero(graded: Callable[[str], Report]) -> None:
+    report = graded("not_implemented")
     assert report.score == 0
     assert all(check.status in ("failed", "error") for check in report.checks)
     stub = next(c for c in report.checks if c.id == "layers.affine_forward.notebook")
     assert "is the function still a stub?" in stub.message
 
 
-def test_a_failing_model_check_names_the_failing_layers(fixture_root: str) -> None:
-    report = graded_fixture("bn_eps_outside_sqrt", fixture_root)
+def test_a_failing_model_check_names_the_failing_layers(graded: Callable[[str], Report]) -> None:
+    report = graded("bn_eps_outside_sqrt")
     model = next(c for c in report.checks if c.id == "fc_net.batchnorm.loss")
     assert "layers.batchnorm_forward" in model.message
     assert "layers.affine_forward" not in model.message.split("fail their own checks:")[-1]
 
 
-def test_hidden_checks_never_show_expected_values(fixture_root: str) -> None:
-    report = graded_fixture("bn_eps_outside_sqrt", fixture_root)
+def test_hidden_checks_never_show_expected_values(graded: Callable[[str], Report]) -> None:
+    report = graded("bn_eps_outside_sqrt")
     hidden = next(c for c in report.checks if c.id == "layers.batchnorm_forward.small_variance")
     visible = next(c for c in report.checks if c.id == "layers.batchnorm_backward.notebook")
     assert "expected" not in hidden.message.split("likely mistake")[0]
     assert "(expected " in visible.message
 
 
-def test_same_seed_same_report_and_other_seed_other_hidden_inputs(fixture_root: str) -> None:
-    folder = buggy.materialize("bn_unbiased_variance", Path(fixture_root) / "again")
-    first, second, other = grade(folder, 11), grade(folder, 11), grade(folder, 12)
+def test_same_seed_same_report_and_other_seed_other_hidden_inputs(
+    tmp_path: Path, docker_executor: Executor
+) -> None:
+    folder = buggy.materialize("bn_unbiased_variance", tmp_path)
+    first, second = grade(folder, docker_executor, 11), grade(folder, docker_executor, 11)
+    other = grade(folder, docker_executor, 12)
     assert first.to_dict() == second.to_dict()
     hidden = {c.id: c.errors for c in first.checks if c.visibility == "hidden"}
     hidden_other = {c.id: c.errors for c in other.checks if c.visibility == "hidden"}
