@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest sandbox-image bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) sandbox-image
 	$(BIN)/pytest -q
+
+## sandbox-image: build (or find) the Docker image student code runs in; minutes the first time
+sandbox-image: $(STAMP)
+	$(BIN)/python -m grader.sandbox_client.images
 
 ## bench: median time to grade one full submission, and the share spent in gradient checks
 bench: $(STAMP)

@@ -100,7 +100,7 @@ def apt_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
 def _mirror_in(text: str) -> str | None:
     """The first URI serving BASE_SUITE in a deb822 (.sources) or one-line (sources.list) file."""
     for stanza in re.split(r"\n\s*\n", text):
-        fields = dict(re.findall(r"^(\w[\w-]*):[ \t]*(.*)$", stanza, re.MULTILINE))
+        fields: dict[str, str] = dict(re.findall(r"^(\w[\w-]*):[ \t]*(.*)$", stanza, re.MULTILINE))
         if BASE_SUITE in fields.get("Suites", "").split() and fields.get("URIs"):
             return fields["URIs"].split()[0]
     for line in text.splitlines():
@@ -153,7 +153,9 @@ def _ensure_debootstrap(log: Log) -> None:
         return
     command = "apt-get update && apt-get install -y --no-install-recommends debootstrap"
     if os.geteuid() != 0:
-        raise SandboxImageError(f"debootstrap is needed to build the sandbox's base image; run: sudo {command}")
+        raise SandboxImageError(
+            f"debootstrap is needed to build the sandbox's base image; run: sudo {command}"
+        )
     log("installing debootstrap")
     _run(["apt-get", "update", "-q"], "apt-get update")
     _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap"], "apt-get install")
@@ -185,35 +187,37 @@ def _debootstrap(tree: Path, mirror: str, log: Log) -> None:
 
 
 def _trim_tree(tree: Path) -> None:
-    """Drop what a sandbox never reads: apt lists and caches, docs, man pages, translations, logs."""
-    for folder in ("var/lib/apt/lists", "var/cache/apt", "var/cache/debconf", "var/log"):
-        _empty_folder(tree / folder, keep={"partial", "archives"})
+    """Drop what a sandbox never reads: apt lists and caches, logs, docs, man pages, translations."""
+    # Files only: apt and dpkg expect these folders (lists/partial, archives/partial, log/apt) to exist.
+    for folder in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
+        _empty_folder(tree / folder, keep_folders=True)
     for folder in ("usr/share/doc", "usr/share/man", "usr/share/info"):
         _empty_folder(tree / folder)
     # glibc still reads locale.alias; the message catalogs only translate errors nobody reads here.
-    _empty_folder(tree / "usr/share/locale", keep={"locale.alias"})
+    _empty_folder(tree / "usr/share/locale", keep=frozenset({"locale.alias"}))
 
 
-def _empty_folder(folder: Path, keep: frozenset[str] | set[str] = frozenset()) -> None:
-    """Delete the contents of `folder` (recursing into kept sub-folders), keeping the folder itself."""
+def _empty_folder(folder: Path, *, keep_folders: bool = False, keep: frozenset[str] = frozenset()) -> None:
+    """Delete what is inside `folder` except the names in `keep` (and sub-folders, if `keep_folders`)."""
     if not folder.is_dir() or folder.is_symlink():
         return
     for entry in folder.iterdir():
-        if entry.name in keep and entry.is_dir() and not entry.is_symlink():
-            _empty_folder(entry)
-        elif entry.name not in keep:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        if entry.name in keep:
+            continue
+        if not entry.is_dir() or entry.is_symlink():
+            entry.unlink()
+        elif keep_folders:
+            _empty_folder(entry, keep_folders=True)
+        else:
+            shutil.rmtree(entry)
 
 
 def _import_tree(client: docker.DockerClient, tree: Path, tag: str, log: Log) -> None:
     """Stream `tar -C tree -c .` into the daemon (no tarball on disk), then tag it once tar succeeded."""
     log(f"importing the tree as {tag}")
-    argv = ["tar", "-C", str(tree), "--numeric-owner", "--xattrs", "-c", "."]
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+    argv = ["tar", "-C", str(tree), "--numeric-owner", "-c", "."]
+    with tempfile.TemporaryFile() as tar_stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=tar_stderr)
         assert process.stdout is not None
         try:
             with _read_timeout(client, IMPORT_TIMEOUT_SECONDS):
@@ -223,9 +227,11 @@ def _import_tree(client: docker.DockerClient, tree: Path, tag: str, log: Log) ->
             process.wait()
         image_id = _imported_id(reply)
         if process.returncode != 0:
-            errors.seek(0)
+            tar_stderr.seek(0)
             client.images.remove(image_id, force=True)
-            raise SandboxImageError(f"tar of the base tree failed: {errors.read().decode(errors='replace')}")
+            raise SandboxImageError(
+                f"tar of the base tree failed: {tar_stderr.read().decode(errors='replace')}"
+            )
     repository, _, version = tag.partition(":")
     client.images.get(image_id).tag(repository, version)
 
@@ -309,7 +315,9 @@ def _log_to_stderr(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build (or find) the sandbox image and print its tag.")
-    parser.add_argument("--base-image", help="base to build on (default: a Debian base made with debootstrap)")
+    parser.add_argument(
+        "--base-image", help="base to build on (default: a Debian base made with debootstrap)"
+    )
     args = parser.parse_args(argv)
     try:
         client = docker.from_env()

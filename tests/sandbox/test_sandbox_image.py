@@ -1,0 +1,153 @@
+"""The real sandbox image: only the sandbox folder in it, numpy, run as nobody, read-only, no reference."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from grader.sandbox_client.images import (
+    HASH_LABEL,
+    SANDBOX_DIR,
+    build_sandbox_image,
+    sandbox_context_hash,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CANARY = "REFERENCE-CANARY-7f3e"
+
+
+def run(client: docker.DockerClient, image: str, *command: str) -> str:
+    """Run `command` in a throwaway container without network; its stdout."""
+    output: bytes = client.containers.run(image, list(command), remove=True, network_mode="none")
+    return output.decode()
+
+
+def test_image_exists_and_is_labelled_with_its_context(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    image = docker_client.images.get(sandbox_image)
+    assert sandbox_image in image.tags
+    assert image.labels[HASH_LABEL] == sandbox_context_hash()
+
+
+def test_second_build_finds_the_image_without_rebuilding(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    image_id = docker_client.images.get(sandbox_image).id
+    started = time.monotonic()
+    again = build_sandbox_image(docker_client, log=pytest.fail)  # any progress line means it built
+    assert time.monotonic() - started < 5
+    assert again == sandbox_image
+    assert docker_client.images.get(again).id == image_id
+
+
+def test_numpy_imports_without_network(docker_client: docker.DockerClient, sandbox_image: str):
+    version = run(docker_client, sandbox_image, "python3", "-c", "import numpy; print(numpy.__version__)")
+    assert int(version.split(".")[0]) >= 1 and version.count(".") == 2
+
+
+def test_runs_as_nobody(docker_client: docker.DockerClient, sandbox_image: str):
+    assert run(docker_client, sandbox_image, "id", "-u").strip() == "65534"
+    assert run(docker_client, sandbox_image, "id", "-g").strip() == "65534"
+
+
+def test_default_command_is_the_runners_help(docker_client: docker.DockerClient, sandbox_image: str):
+    # Imports the runner (numpy, recipes) as nobody from the read-only folder, without network.
+    output: bytes = docker_client.containers.run(sandbox_image, remove=True, network_mode="none")
+    assert output.decode().startswith("usage: runner.py")
+
+
+def test_opt_sandbox_holds_the_runner_and_the_scaffolding_only(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    listing = run(docker_client, sandbox_image, "find", "/opt/sandbox", "-mindepth", "1")
+    assert sorted(listing.split()) == [
+        "/opt/sandbox/recipes.py",
+        "/opt/sandbox/runner.py",
+        "/opt/sandbox/scaffold",
+        "/opt/sandbox/scaffold/gradient_check.py",
+        "/opt/sandbox/scaffold/layer_utils.py",
+        "/opt/sandbox/scaffold/solver.py",
+    ]
+
+
+def test_no_file_of_the_reference_enters_the_image(docker_client: docker.DockerClient, sandbox_image: str):
+    assert CANARY in (REPO / "reference" / "layers.py").read_text(), "the canary this test looks for moved"
+    # A planted control file proves grep really searched; only it may match.
+    script = (
+        f"printf '%s' {CANARY} > /tmp/control; "
+        f"grep -rl {CANARY} /opt /tmp /home /root /usr/lib/python3* /usr/local/lib 2>/dev/null; true"
+    )
+    assert run(docker_client, sandbox_image, "sh", "-c", script).split() == ["/tmp/control"]
+
+
+WRITE_ATTEMPTS = """
+import json, os, pathlib
+results = {}
+for path in [pathlib.Path("/opt/sandbox"), *pathlib.Path("/opt/sandbox").rglob("*")]:
+    try:
+        if path.is_dir():
+            (path / "planted.py").write_text("x = 1")
+        else:
+            path.open("a").close()
+        results[str(path)] = "written"
+    except PermissionError:
+        results[str(path)] = "denied"
+    try:
+        path.chmod(0o777)
+        results[str(path)] = "chmod"
+    except PermissionError:
+        pass
+print(json.dumps(results))
+"""
+
+
+def test_sandbox_files_are_read_only_for_the_container_user(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    results = json.loads(run(docker_client, sandbox_image, "python3", "-c", WRITE_ATTEMPTS))
+    assert len(results) == 7  # /opt/sandbox, scaffold/ and the five files
+    assert set(results.values()) == {"denied"}, results
+
+
+def test_context_hash_changes_with_what_enters_the_image_only(tmp_path: Path):
+    copy = tmp_path / "sandbox"
+    shutil.copytree(SANDBOX_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    original = sandbox_context_hash(copy)
+    assert original == sandbox_context_hash()  # relative paths and bytes, not where the folder lives
+
+    (copy / "notes.txt").write_text("not in the image")
+    (copy / "__init__.py").write_text("# not in the image either\n")
+    assert sandbox_context_hash(copy) == original
+
+    with (copy / "scaffold" / "solver.py").open("a") as solver:
+        solver.write("\n# changed\n")
+    changed = sandbox_context_hash(copy)
+    assert changed != original
+
+    with (copy / "Dockerfile").open("a") as dockerfile:
+        dockerfile.write("\nLABEL changed=1\n")
+    assert sandbox_context_hash(copy) not in {original, changed}
+
+
+def images_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "grader.sandbox_client.images"]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False)
+
+
+def test_command_prints_the_tag_last(sandbox_image: str):
+    result = images_command(dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == sandbox_image
+
+
+def test_command_explains_an_unreachable_docker(tmp_path: Path):
+    result = images_command({**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert result.returncode == 3
+    assert "start the Docker daemon, or check DOCKER_HOST" in result.stderr
