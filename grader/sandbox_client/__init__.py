@@ -12,10 +12,11 @@ def make_executor(kind: str, settings: Settings, log: Callable[[str], None] = la
     """The executor of `kind` ("docker" or "process"), ready to run; SandboxUnavailable if it cannot be."""
     if kind == "process":
         return LocalProcessExecutor(settings.sandbox_python)
-    return docker_executor(settings, log)
+    return build_docker_executor(settings, log)
 
 
-def docker_executor(settings: Settings, log: Callable[[str], None]) -> Executor:
+def build_docker_executor(settings: Settings, log: Callable[[str], None]) -> Executor:
+    # Not named docker_executor: importing the submodule of that name would overwrite it here.
     import docker
     import docker.errors
 

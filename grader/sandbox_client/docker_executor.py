@@ -9,6 +9,7 @@ validates the frames only after the container has exited; nothing is read from t
 from __future__ import annotations
 
 import io
+import os
 import select
 import socket
 import tarfile
@@ -19,7 +20,8 @@ from typing import Any
 
 from grader.engine.outputs import FRAME, FRAME_MAGIC, ProbeOutcome, parse_frames
 from grader.engine.probes import SandboxPlan
-from grader.sandbox_client.executor import Attempt, RestartingExecutor, SandboxUnavailable, job_files
+from grader.sandbox_client.executor import Attempt, RestartingExecutor, job_files
+from grader.sandbox_client.pool import ContainerPool, StartedContainer, start_container
 
 CONTAINER_LABEL = "org.opencourse.grader.sandbox"
 MULTIPLEX_HEADER = 8  # Docker's attach stream: stream type, 3 zero bytes, 4-byte big-endian length
@@ -54,7 +56,12 @@ def sandbox_environment() -> dict[str, str]:
     }
 
 
-def container_options(image: str, limits: ContainerLimits) -> dict[str, Any]:
+def default_owner() -> str:
+    """Who started a container: lets a service (or a test) find and remove exactly its own containers."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def container_options(image: str, limits: ContainerLimits, owner: str | None = None) -> dict[str, Any]:
     """Keyword arguments of `client.containers.create` for one sandbox container."""
     tmpfs_flags = "mode=1777,nosuid,nodev,noexec"
     options: dict[str, Any] = {
@@ -90,7 +97,7 @@ def container_options(image: str, limits: ContainerLimits) -> dict[str, Any]:
         "stdin_open": True,  # only to receive the job: the runner closes it before any student code runs
         "tty": False,
         "working_dir": "/tmp",
-        "labels": {CONTAINER_LABEL: "1"},
+        "labels": {CONTAINER_LABEL: owner or default_owner()},
         "log_config": {"type": "none"},  # results are read from the attach stream, never stored by Docker
     }
     if limits.runtime:
@@ -147,14 +154,24 @@ class StdoutReader:
 
 
 class DockerExecutor(RestartingExecutor):
-    """A fresh container per attempt; the container is removed in a `finally`, whatever happens."""
+    """A fresh container per attempt (started now, or taken from a pool of pre-started ones); the
+    container serves that attempt only and is removed in a `finally`, whatever happens."""
 
     name = "docker"
 
-    def __init__(self, client: Any, image: str, limits: ContainerLimits | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        image: str,
+        limits: ContainerLimits | None = None,
+        pool: ContainerPool | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.client = client
         self.image = image
         self.limits = limits or ContainerLimits()
+        self.options = container_options(image, self.limits, owner)
+        self.pool = pool  # pre-started containers made with the same options, or None: start one per attempt
 
     def description(self) -> dict[str, str]:
         return {"executor": self.name, "image": self.image, "runtime": self.limits.runtime or "default"}
@@ -163,53 +180,37 @@ class DockerExecutor(RestartingExecutor):
         self, plan: SandboxPlan, files: Mapping[str, bytes], deadline: float, progress: Callable[[int], None]
     ) -> Attempt:
         job = tar_bytes(job_files(plan, files))
-        container = self._create()
+        started = self.pool.take() if self.pool else start_container(self.client, self.options)
         try:
-            reader, exit_code, failure = self._run(container, job, deadline, progress)
-            if failure is None and exit_code is not None and self._oom_killed(container):
+            reader, exit_code, failure = self._run(started, job, deadline, progress)
+            if failure is None and exit_code is not None and self._oom_killed(started.container):
                 failure = ProbeOutcome(status="memory_limit", message="the sandbox ran out of memory")
         finally:
-            container.remove(force=True)
+            started.discard()
         known = {probe["index"] for probe in plan.document["probes"]}
         return Attempt(exit_code, parse_frames(bytes(reader.stdout), known), failure)
 
-    def _create(self) -> Any:
-        import docker.errors
-
-        try:
-            return self.client.containers.create(**container_options(self.image, self.limits))
-        except docker.errors.ImageNotFound as exc:
-            raise SandboxUnavailable(
-                f"the sandbox image {self.image} does not exist: build it with "
-                "`python -m grader.sandbox_client.images`"
-            ) from exc
-        except docker.errors.DockerException as exc:
-            raise SandboxUnavailable(f"Docker refused to create the sandbox: {exc}") from exc
-
     def _run(
-        self, container: Any, job: bytes, deadline: float, progress: Callable[[int], None]
+        self, started: StartedContainer, job: bytes, deadline: float, progress: Callable[[int], None]
     ) -> tuple[StdoutReader, int | None, ProbeOutcome | None]:
         reader = StdoutReader(self.limits.output_bytes, progress)
-        attached = container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
-        raw: socket.socket = attached._sock
         try:
-            container.start()
-            raw.sendall(job)
-            raw.shutdown(socket.SHUT_WR)  # EOF on the runner's stdin
-            finished = self._read(raw, reader, deadline)
+            started.raw.sendall(job)
+            started.raw.shutdown(socket.SHUT_WR)  # EOF on the runner's stdin
+            finished = self._read(started.raw, reader, deadline)
         finally:
-            attached.close()
+            started.attached.close()
         if finished is False:
-            container.kill()
+            started.container.kill()
             return (
                 reader,
                 None,
                 ProbeOutcome(status="output_limit", message="the sandbox wrote more output than allowed"),
             )
         if finished is None:
-            container.kill()
+            started.container.kill()
             return reader, None, None
-        return reader, self._exit_code(container, deadline), None
+        return reader, self._exit_code(started.container, deadline), None
 
     @staticmethod
     def _read(raw: socket.socket, reader: StdoutReader, deadline: float) -> bool | None:

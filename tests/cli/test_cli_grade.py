@@ -107,7 +107,9 @@ def test_sandbox_that_cannot_start_exits_3(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GRADER_SANDBOX_PYTHON", "/nonexistent/python3")
     get_settings.cache_clear()
     try:
-        result = runner.invoke(app, ["grade", str(FIXTURES / "correct_course"), "--json"])
+        result = runner.invoke(
+            app, ["grade", str(FIXTURES / "correct_course"), "--sandbox", "process", "--json"]
+        )
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 3

@@ -1,0 +1,127 @@
+"""The Docker executor and its pool, against the real engine: hardening, single use, cleanup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.assignments import get_assignment
+from grader.engine.grading import grade_submission
+from grader.sandbox_client.docker_executor import (
+    CONTAINER_LABEL,
+    ContainerLimits,
+    DockerExecutor,
+    container_options,
+)
+from grader.sandbox_client.pool import ContainerPool
+from grader.submissions.intake import load_submission
+
+ASSIGNMENT = get_assignment("cs231n-a2-fc")
+CORRECT = Path(__file__).resolve().parents[1] / "fixtures" / "submissions" / "correct_course"
+
+
+OWNER = f"tests-docker-executor-{os.getpid()}"
+
+
+def leftover_containers(client: Any) -> list[Any]:
+    """The containers this test file started and that still exist (other runs use other owners)."""
+    return client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}={OWNER}"})
+
+
+def test_container_is_locked_down(
+    docker_client: Any, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_SECRET_KEY", "canary-secret-4d1f")
+    limits = ContainerLimits()
+    container = docker_client.containers.create(**container_options(sandbox_image, limits))
+    try:
+        host = container.attrs["HostConfig"]
+        config = container.attrs["Config"]
+        assert host["NetworkMode"] == "none"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert host["SecurityOpt"] == ["no-new-privileges"]
+        assert host["PidsLimit"] == limits.pids
+        assert host["Memory"] == host["MemorySwap"] == limits.memory_bytes
+        assert host["NanoCpus"] == int(limits.cpus * 1e9)
+        assert {u["Name"] for u in host["Ulimits"]} == {"nofile", "fsize", "core"}
+        assert set(host["Tmpfs"]) == {"/scratch", "/tmp"}
+        assert all("noexec" in flags and "size=" in flags for flags in host["Tmpfs"].values())
+        assert host["Binds"] in (None, [])  # nothing of the host's filesystem is mounted
+        assert config["User"] == "65534:65534"
+        assert config["Cmd"][:2] == ["python3", "-I"]
+        assert not any("canary-secret" in variable or "GRADER" in variable for variable in config["Env"])
+    finally:
+        container.remove(force=True)
+
+
+def test_grading_leaves_no_container_behind(docker_client: Any, sandbox_image: str) -> None:
+    report = grade_submission(
+        load_submission(CORRECT),
+        ASSIGNMENT,
+        seed=1,
+        executor=DockerExecutor(docker_client, sandbox_image, owner=OWNER),
+    )
+    assert report.score == report.max_score
+    assert report.sandbox == {"executor": "docker", "image": sandbox_image, "runtime": "default"}
+    assert leftover_containers(docker_client) == []
+
+
+def test_pool_hands_out_each_container_once_and_refills(docker_client: Any, sandbox_image: str) -> None:
+    options = container_options(sandbox_image, ContainerLimits(), owner=OWNER)
+    with ContainerPool(docker_client, options, size=2) as pool:
+        assert pool.wait_until_full(timeout=60)
+        waiting = {c.id for c in leftover_containers(docker_client)}
+        assert len(waiting) == 2
+        assert all(c.status == "running" for c in leftover_containers(docker_client))
+        executor = DockerExecutor(docker_client, sandbox_image, pool=pool, owner=OWNER)
+        for seed in (1, 2):
+            report = grade_submission(load_submission(CORRECT), ASSIGNMENT, seed=seed, executor=executor)
+            assert report.score == report.max_score
+        assert pool.wait_until_full(timeout=60)
+        now_waiting = {c.id for c in leftover_containers(docker_client)}
+        assert len(now_waiting) == 2 and not (now_waiting & waiting), "used containers are never reused"
+    assert leftover_containers(docker_client) == []
+
+
+def test_pool_without_waiting_containers_starts_one(docker_client: Any, sandbox_image: str) -> None:
+    options = container_options(sandbox_image, ContainerLimits(), owner=OWNER)
+    with ContainerPool(docker_client, options, size=1) as pool:
+        first, second = (
+            pool.take(),
+            pool.take(),
+        )  # the second cannot have been refilled yet, or can: both work
+        try:
+            assert first.container.id != second.container.id
+        finally:
+            first.discard()
+            second.discard()
+    assert leftover_containers(docker_client) == []
+
+
+def test_unreachable_docker_is_reported_not_graded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+    from grader.settings import get_settings
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["grade", str(CORRECT), "--json"])
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert "Start the Docker daemon" in result.stderr and "DOCKER_HOST" in result.stderr
+    assert os.environ["DOCKER_HOST"].endswith("no-docker.sock")
+
+
+def test_process_sandbox_warns(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+
+    result = CliRunner().invoke(app, ["grade", str(CORRECT), "--sandbox", "process", "--json", "--seed", "1"])
+    assert result.exit_code == 0
+    assert "development only" in result.stderr
