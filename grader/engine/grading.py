@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from grader.engine.assignment import Assignment
@@ -51,8 +52,12 @@ def grade_submission(
         limits={"memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes},
         time_scale=limits.time_scale,
     )
-    outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, progress), strict=True))
     context = TrustedContext(assignment.reference_modules(), assignment.mutants)
+    # The reference's outputs do not depend on the student: compute them while the sandbox runs.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        expected = background.submit(lambda: [context.expected(p) for check in checks for p in check.probes])
+        outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, progress), strict=True))
+        expected.result()
     reports = [
         judge_check(check, [outcomes[f"{check.id}/{p.label}"] for p in check.probes], context, assignment)
         for check in checks

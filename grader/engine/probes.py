@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,8 @@ class SandboxPlan:
         """The same plan restricted to the probes at `keep`, with what earlier attempts learnt."""
         wanted = set(keep)
         probes = [probe for probe in self.document["probes"] if probe["index"] in wanted]
-        prefixes = tuple(f"p{index}__" for index in wanted)
-        inputs = {name: value for name, value in self.inputs.items() if name.startswith(prefixes)}
+        used = {key for probe in probes for key in probe["inputs"].values()}
+        inputs = {key: value for key, value in self.inputs.items() if key in used}
         document = {
             **self.document,
             "probes": probes,
@@ -55,6 +56,13 @@ class SandboxPlan:
 
 # Modules each module always imports: when one of these cannot be imported, neither can the module.
 MODULE_DEPENDENCIES = {"layer_utils": ("layers",), "fc_net": ("layers",), "solver": ("optim",)}
+
+
+def input_key(value: np.ndarray) -> str:
+    """A content address for an input array: its dtype, shape and bytes."""
+    digest = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
+    digest.update(np.ascontiguousarray(value).tobytes())
+    return "a" + digest.hexdigest()[:24]
 
 
 def import_probe(module: str) -> Probe:
@@ -86,10 +94,13 @@ def build_plan(
                 "calls": list(probe.calls),
                 "options": dict(probe.options),
                 "time_limit": probe.time_limit * time_scale,
+                "inputs": {},
             }
         )
         for name, value in probe.inputs.items():
-            inputs[f"p{index}__{name}"] = value
+            key = input_key(value)  # identical arrays travel once (the notebooks reuse their inputs)
+            inputs[key] = value
+            entries[-1]["inputs"][name] = key
     document = {
         "package": package,
         "package_aliases": list(package_aliases),
