@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## run: grade the example submission shipped in the repository and print its report
-run: $(STAMP)
+## run: grade the example submission shipped in the repository, in the Docker sandbox, and print its report
+run: $(STAMP) sandbox-image
 	$(BIN)/grader grade tests/fixtures/submissions/correct_course --seed 2026
 
 ## test: ruff, mypy and the whole pytest suite
@@ -34,8 +34,8 @@ pytest: $(STAMP) sandbox-image
 sandbox-image: $(STAMP)
 	$(BIN)/python -m grader.sandbox_client.images
 
-## bench: median time to grade one full submission, and the share spent in gradient checks
-bench: $(STAMP)
+## bench: grading latency against its floors (local and Docker), the pool, and throughput with 2 workers
+bench: $(STAMP) sandbox-image
 	$(BIN)/python -m grader.bench
 
 clean:
