@@ -20,7 +20,7 @@ def build_docker_executor(settings: Settings, log: Callable[[str], None]) -> Exe
     import docker
     import docker.errors
 
-    from grader.sandbox_client.docker_executor import ContainerLimits, DockerExecutor
+    from grader.sandbox_client.docker_executor import ContainerLimits, DockerExecutor, remove_stale_containers
     from grader.sandbox_client.images import SandboxImageError, build_sandbox_image
 
     try:
@@ -31,6 +31,7 @@ def build_docker_executor(settings: Settings, log: Callable[[str], None]) -> Exe
             f"cannot reach Docker ({exc}). Start the Docker daemon (or set DOCKER_HOST to a reachable "
             "engine); for development only, `--sandbox process` grades without Docker"
         ) from exc
+    remove_stale_containers(client)
     try:
         image = settings.sandbox_image or build_sandbox_image(
             client, base_image=settings.sandbox_base_image, log=log

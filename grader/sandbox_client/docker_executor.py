@@ -8,6 +8,7 @@ validates the frames only after the container has exited; nothing is read from t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import select
@@ -59,6 +60,33 @@ def sandbox_environment() -> dict[str, str]:
 def default_owner() -> str:
     """Who started a container: lets a service (or a test) find and remove exactly its own containers."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def remove_stale_containers(client: Any) -> int:
+    """Remove sandbox containers left by processes of this host that died without cleaning up (SIGKILL).
+
+    Containers of living processes, and of other hosts sharing the engine, are left alone.
+    """
+    host = socket.gethostname()
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
+        owner_host, _, pid = container.labels.get(CONTAINER_LABEL, "").rpartition(":")
+        if owner_host != host or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+            removed += 1
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def container_options(image: str, limits: ContainerLimits, owner: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,25 @@ def test_process_sandbox_warns(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["grade", str(CORRECT), "--sandbox", "process", "--json", "--seed", "1"])
     assert result.exit_code == 0
     assert "development only" in result.stderr
+
+
+def test_containers_of_dead_processes_are_removed(docker_client: Any, sandbox_image: str) -> None:
+    import socket
+
+    from grader.sandbox_client.docker_executor import remove_stale_containers
+
+    dead = f"{socket.gethostname()}:{2**22 + 12345}"  # above the kernel's pid_max: never alive
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    options = container_options(sandbox_image, ContainerLimits())
+    stale = docker_client.containers.create(**{**options, "labels": {CONTAINER_LABEL: dead}})
+    live = docker_client.containers.create(**{**options, "labels": {CONTAINER_LABEL: alive}})
+    try:
+        assert remove_stale_containers(docker_client) >= 1
+        remaining = {
+            c.id for c in docker_client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
+        }
+        assert stale.id not in remaining and live.id in remaining
+    finally:
+        live.remove(force=True)
+        with contextlib.suppress(Exception):
+            stale.remove(force=True)
