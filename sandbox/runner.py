@@ -471,7 +471,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emit: Emit) -> None:
     precompile(pkg_root)
     import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
     hanging = set(plan.get("hanging", []))
-    warm_up()
+    gc.freeze()  # again: the plan and inputs were loaded after warm_up
     for probe in plan["probes"]:
         index = probe["index"]
         inputs = {name: arrays[key] for name, key in probe.get("inputs", {}).items()}
@@ -497,6 +497,7 @@ def main() -> None:
     sys.dont_write_bytecode = True
     if args.stream:
         make_non_dumpable()
+    warm_up()  # before the job arrives: a pre-started container has done it already
     job = args.job
     if args.stdin:
         job = args.scratch / "job"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,13 +57,6 @@ class SandboxPlan:
 MODULE_DEPENDENCIES = {"layer_utils": ("layers",), "fc_net": ("layers",), "solver": ("optim",)}
 
 
-def input_key(value: np.ndarray) -> str:
-    """A content address for an input array: its dtype, shape and bytes."""
-    digest = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
-    digest.update(np.ascontiguousarray(value).tobytes())
-    return "a" + digest.hexdigest()[:24]
-
-
 def import_probe(module: str) -> Probe:
     """Import one module (its dependencies first); the module under test is the last of `modules`."""
     modules = (*MODULE_DEPENDENCIES.get(module, ()), module)
@@ -84,6 +76,7 @@ def build_plan(
     ordered = [(f"import.{m}", import_probe(m)) for m in MODULE_ORDER if m in used] + list(probes)
     entries: list[dict[str, Any]] = []
     inputs: dict[str, np.ndarray] = {}
+    keys: dict[int, str] = {}  # id of an input array -> its key; the probes keep every array alive
     for index, (probe_id, probe) in enumerate(ordered):
         entries.append(
             {
@@ -98,7 +91,8 @@ def build_plan(
             }
         )
         for name, value in probe.inputs.items():
-            key = input_key(value)  # identical arrays travel once (the notebooks reuse their inputs)
+            # An array shared by several probes (the notebooks reuse their inputs) travels once.
+            key = keys.setdefault(id(value), f"a{len(keys)}")
             inputs[key] = value
             entries[-1]["inputs"][name] = key
     document = {
