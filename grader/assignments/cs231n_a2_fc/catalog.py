@@ -144,6 +144,34 @@ def model_probe(
 # ------------------------------------------------------------------------------------------------ Q1
 
 
+def pair(
+    target: str,
+    question: str,
+    points: tuple[float, float],
+    hidden_name: str,
+    summaries: tuple[str, str],
+    probes: tuple[Probe, Probe],
+    judge: Judge = AGREES,
+) -> list[Check]:
+    """For one function: a visible check on the notebook's case and a hidden one on designed inputs."""
+    notebook, hidden = probes
+    return [
+        check(f"{target}.notebook", question, points[0], "visible", summaries[0], [notebook], judge),
+        check(f"{target}.{hidden_name}", question, points[1], "hidden", summaries[1], [hidden], judge),
+    ]
+
+
+def softmax_probe(inputs: Mapping[str, np.ndarray]) -> Probe:
+    return Probe(
+        "case",
+        "loss_function",
+        ("layers",),
+        dict(inputs),
+        {"function": "softmax_loss"},
+        ("layers.softmax_loss",),
+    )
+
+
 def affine_relu_softmax_checks(seed: int) -> list[Check]:
     rng = cases.case_rng(seed, "affine")
     N, shape, M = 5, (3, 4, 2), 7
@@ -159,112 +187,64 @@ def affine_relu_softmax_checks(seed: int) -> list[Check]:
     logits = rng.normal(0, 30, size=(8, 6)) + rng.uniform(500, 1000, size=(8, 1))
     hidden_softmax = {"x": logits, "y": rng.integers(0, 6, size=8)}
     affine: dict[str, Any] = {"extra_args": ["w", "b"]}
+    affine_backward: dict[str, Any] = {"backward": "affine_backward", **affine}
     return [
-        check(
-            "layers.affine_forward.notebook",
+        *pair(
+            "layers.affine_forward",
             Q1,
-            2,
-            "visible",
-            "affine_forward on the notebook's linspace case",
-            [layer_probe("affine_forward", cases.notebook_affine_forward(), **affine)],
+            (2, 2),
+            "multidim",
+            (
+                "affine_forward on the notebook's linspace case",
+                "affine_forward with x of shape (N, d1, d2, d3)",
+            ),
+            (
+                layer_probe("affine_forward", cases.notebook_affine_forward(), **affine),
+                layer_probe("affine_forward", hidden_affine, **affine),
+            ),
         ),
-        check(
-            "layers.affine_forward.multidim",
+        *pair(
+            "layers.affine_backward",
             Q1,
-            2,
-            "hidden",
-            "affine_forward with x of shape (N, d1, d2, d3)",
-            [layer_probe("affine_forward", hidden_affine, **affine)],
+            (2, 2),
+            "multidim",
+            ("affine_backward: dx, dw, db", "affine_backward with multi-dimensional x"),
+            (
+                layer_probe("affine_forward", cases.notebook_affine_backward(), **affine_backward),
+                layer_probe("affine_forward", hidden_affine, **affine_backward),
+            ),
+            GRADIENTS_ONLY,
         ),
-        check(
-            "layers.affine_backward.notebook",
+        *pair(
+            "layers.relu_forward",
             Q1,
-            2,
-            "visible",
-            "affine_backward: dx, dw, db",
-            [
-                layer_probe(
-                    "affine_forward", cases.notebook_affine_backward(), backward="affine_backward", **affine
-                )
-            ],
-            judge=GRADIENTS_ONLY,
+            (1, 1),
+            "random",
+            ("relu_forward on the notebook's case", "relu_forward on random inputs"),
+            (
+                layer_probe("relu_forward", cases.notebook_relu_forward()),
+                layer_probe("relu_forward", hidden_relu),
+            ),
         ),
-        check(
-            "layers.affine_backward.multidim",
+        *pair(
+            "layers.relu_backward",
             Q1,
-            2,
-            "hidden",
-            "affine_backward with multi-dimensional x",
-            [layer_probe("affine_forward", hidden_affine, backward="affine_backward", **affine)],
-            judge=GRADIENTS_ONLY,
+            (1, 1),
+            "random",
+            ("relu_backward on the notebook's case", "relu_backward on random inputs"),
+            (
+                layer_probe("relu_forward", cases.notebook_relu_backward(), backward="relu_backward"),
+                layer_probe("relu_forward", hidden_relu, backward="relu_backward"),
+            ),
+            GRADIENTS_ONLY,
         ),
-        check(
-            "layers.relu_forward.notebook",
+        *pair(
+            "layers.softmax_loss",
             Q1,
-            1,
-            "visible",
-            "relu_forward on the notebook's case",
-            [layer_probe("relu_forward", cases.notebook_relu_forward())],
-        ),
-        check(
-            "layers.relu_forward.random",
-            Q1,
-            1,
-            "hidden",
-            "relu_forward on random inputs",
-            [layer_probe("relu_forward", hidden_relu)],
-        ),
-        check(
-            "layers.relu_backward.notebook",
-            Q1,
-            1,
-            "visible",
-            "relu_backward on the notebook's case",
-            [layer_probe("relu_forward", cases.notebook_relu_backward(), backward="relu_backward")],
-            judge=GRADIENTS_ONLY,
-        ),
-        check(
-            "layers.relu_backward.random",
-            Q1,
-            1,
-            "hidden",
-            "relu_backward on random inputs",
-            [layer_probe("relu_forward", hidden_relu, backward="relu_backward")],
-            judge=GRADIENTS_ONLY,
-        ),
-        check(
-            "layers.softmax_loss.notebook",
-            Q1,
-            2,
-            "visible",
-            "softmax_loss: loss and dx",
-            [
-                Probe(
-                    "case",
-                    "loss_function",
-                    ("layers",),
-                    cases.notebook_softmax(),
-                    {"function": "softmax_loss"},
-                    ("layers.softmax_loss",),
-                )
-            ],
-        ),
-        check(
-            "layers.softmax_loss.large_scores",
-            Q1,
-            2,
-            "hidden",
-            "softmax_loss with scores in the hundreds",
-            [
-                Probe(
-                    "case",
-                    "loss_function",
-                    ("layers",),
-                    hidden_softmax,
-                    {"function": "softmax_loss"},
-                    ("layers.softmax_loss",),
-                )
-            ],
+            (2, 2),
+            "large_scores",
+            ("softmax_loss: loss and dx", "softmax_loss with scores in the hundreds"),
+            (softmax_probe(cases.notebook_softmax()), softmax_probe(hidden_softmax)),
         ),
     ]
 
@@ -276,75 +256,52 @@ def optimizer_checks(seed: int) -> list[Check]:
     def trajectory(scale: float) -> dict[str, np.ndarray]:
         return {"w": rng.normal(size=shape), "dw": rng.normal(0, scale, size=(steps, *shape))}
 
-    momentum_cfg = {"learning_rate": 1e-3}
-    rms_cfg = {"learning_rate": 1e-2}
-    adam_cfg = {"learning_rate": 1e-2, "t": 5}
+    notebook = cases.notebook_optimizer
+    momentum, rmsprop, adam = trajectory(1.0), trajectory(1e-6), trajectory(1.0)
     return [
-        check(
-            "optim.sgd_momentum.notebook",
+        *pair(
+            "optim.sgd_momentum",
             Q1,
-            2,
-            "visible",
-            "one SGD+momentum step, velocity saved",
-            [
+            (2, 2),
+            "steps",
+            ("one SGD+momentum step, velocity saved", "four SGD+momentum steps from an empty config"),
+            (
                 optimizer_probe(
-                    "sgd_momentum",
-                    cases.notebook_optimizer({"velocity": (0.6, 0.9)}),
-                    momentum_cfg,
-                    ["velocity"],
-                )
-            ],
-        ),
-        check(
-            "optim.sgd_momentum.steps",
-            Q1,
-            2,
-            "hidden",
-            "four SGD+momentum steps from an empty config",
-            [
+                    "sgd_momentum", notebook({"velocity": (0.6, 0.9)}), {"learning_rate": 1e-3}, ["velocity"]
+                ),
                 optimizer_probe(
-                    "sgd_momentum", trajectory(1.0), {"learning_rate": 0.05, "momentum": 0.8}, ["velocity"]
-                )
-            ],
+                    "sgd_momentum", momentum, {"learning_rate": 0.05, "momentum": 0.8}, ["velocity"]
+                ),
+            ),
         ),
-        check(
-            "optim.rmsprop.notebook",
+        *pair(
+            "optim.rmsprop",
             Q1,
-            2,
-            "visible",
-            "one RMSProp step, cache saved",
-            [optimizer_probe("rmsprop", cases.notebook_optimizer({"cache": (0.6, 0.9)}), rms_cfg, ["cache"])],
+            (2, 2),
+            "small_gradients",
+            ("one RMSProp step, cache saved", "four RMSProp steps with tiny gradients"),
+            (
+                optimizer_probe(
+                    "rmsprop", notebook({"cache": (0.6, 0.9)}), {"learning_rate": 1e-2}, ["cache"]
+                ),
+                optimizer_probe("rmsprop", rmsprop, {"learning_rate": 1e-2}, ["cache"]),
+            ),
         ),
-        check(
-            "optim.rmsprop.small_gradients",
+        *pair(
+            "optim.adam",
             Q1,
-            2,
-            "hidden",
-            "four RMSProp steps with tiny gradients",
-            [optimizer_probe("rmsprop", trajectory(1e-6), {"learning_rate": 1e-2}, ["cache"])],
-        ),
-        check(
-            "optim.adam.notebook",
-            Q1,
-            2,
-            "visible",
-            "one Adam step at t = 5: next_w, m, v",
-            [
+            (2, 2),
+            "steps",
+            ("one Adam step at t = 5: next_w, m, v", "four Adam steps from an empty config (t starts at 0)"),
+            (
                 optimizer_probe(
                     "adam",
-                    cases.notebook_optimizer({"m": (0.6, 0.9), "v": (0.7, 0.5)}),
-                    adam_cfg,
+                    notebook({"m": (0.6, 0.9), "v": (0.7, 0.5)}),
+                    {"learning_rate": 1e-2, "t": 5},
                     ["m", "v", "t"],
-                )
-            ],
-        ),
-        check(
-            "optim.adam.steps",
-            Q1,
-            2,
-            "hidden",
-            "four Adam steps from an empty config (t starts at 0)",
-            [optimizer_probe("adam", trajectory(1.0), {"learning_rate": 1e-2}, ["m", "v", "t"])],
+                ),
+                optimizer_probe("adam", adam, {"learning_rate": 1e-2}, ["m", "v", "t"]),
+            ),
         ),
     ]
 
@@ -473,6 +430,10 @@ def batchnorm_checks(seed: int) -> list[Check]:
         "param": {"mode": "train"},
         "passes": train_passes,
     }
+    notebook_backward, notebook_backward_alt = (
+        cases.notebook_norm_backward(),
+        cases.notebook_norm_backward(100, 500),
+    )
     return [
         check(
             "layers.batchnorm_forward.notebook",
@@ -506,55 +467,33 @@ def batchnorm_checks(seed: int) -> list[Check]:
             "3 train-mode passes, then test mode",
             [layer_probe("batchnorm_forward", hidden_test, passes=test_passes(hidden_test), **bn)],
         ),
-        check(
-            "layers.batchnorm_backward.notebook",
+        *pair(
+            "layers.batchnorm_backward",
             Q2,
-            2,
-            "visible",
-            "dx, dgamma, dbeta",
-            [
+            (2, 2),
+            "small_variance",
+            ("dx, dgamma, dbeta", "backward with features of small variance"),
+            (
                 layer_probe(
-                    "batchnorm_forward",
-                    cases.notebook_norm_backward(),
-                    backward="batchnorm_backward",
-                    **backward,
-                )
-            ],
-            judge=GRADIENTS_ONLY,
+                    "batchnorm_forward", notebook_backward, backward="batchnorm_backward", **backward
+                ),
+                layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward", **backward),
+            ),
+            GRADIENTS_ONLY,
         ),
-        check(
-            "layers.batchnorm_backward.small_variance",
+        *pair(
+            "layers.batchnorm_backward_alt",
             Q2,
-            2,
-            "hidden",
-            "backward with features of small variance",
-            [layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward", **backward)],
-            judge=GRADIENTS_ONLY,
-        ),
-        check(
-            "layers.batchnorm_backward_alt.notebook",
-            Q2,
-            1,
-            "visible",
-            "the simplified backward pass",
-            [
+            (1, 1),
+            "small_variance",
+            ("the simplified backward pass", "the simplified backward, small variance"),
+            (
                 layer_probe(
-                    "batchnorm_forward",
-                    cases.notebook_norm_backward(100, 500),
-                    backward="batchnorm_backward_alt",
-                    **backward,
-                )
-            ],
-            judge=GRADIENTS_ONLY,
-        ),
-        check(
-            "layers.batchnorm_backward_alt.small_variance",
-            Q2,
-            1,
-            "hidden",
-            "the simplified backward, small variance",
-            [layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward_alt", **backward)],
-            judge=GRADIENTS_ONLY,
+                    "batchnorm_forward", notebook_backward_alt, backward="batchnorm_backward_alt", **backward
+                ),
+                layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward_alt", **backward),
+            ),
+            GRADIENTS_ONLY,
         ),
     ]
 
@@ -570,43 +509,30 @@ def layernorm_checks(seed: int) -> list[Check]:
     }
     ln: dict[str, Any] = {"extra_args": ["gamma", "beta"], "param": {}}
     return [
-        check(
-            "layers.layernorm_forward.notebook",
+        *pair(
+            "layers.layernorm_forward",
             Q2,
-            2,
-            "visible",
-            "layer norm with gamma 3 and beta 5",
-            [layer_probe("layernorm_forward", cases.notebook_layernorm_forward(), **ln)],
+            (2, 2),
+            "small_variance",
+            ("layer norm with gamma 3 and beta 5", "rows whose variance is close to eps"),
+            (
+                layer_probe("layernorm_forward", cases.notebook_layernorm_forward(), **ln),
+                layer_probe("layernorm_forward", hidden, **ln),
+            ),
         ),
-        check(
-            "layers.layernorm_forward.small_variance",
+        *pair(
+            "layers.layernorm_backward",
             Q2,
-            2,
-            "hidden",
-            "rows whose variance is close to eps",
-            [layer_probe("layernorm_forward", hidden, **ln)],
-        ),
-        check(
-            "layers.layernorm_backward.notebook",
-            Q2,
-            2,
-            "visible",
-            "dx, dgamma, dbeta",
-            [
+            (2, 2),
+            "small_variance",
+            ("dx, dgamma, dbeta", "backward with rows of small variance"),
+            (
                 layer_probe(
                     "layernorm_forward", cases.notebook_norm_backward(), backward="layernorm_backward", **ln
-                )
-            ],
-            judge=GRADIENTS_ONLY,
-        ),
-        check(
-            "layers.layernorm_backward.small_variance",
-            Q2,
-            2,
-            "hidden",
-            "backward with rows of small variance",
-            [layer_probe("layernorm_forward", hidden, backward="layernorm_backward", **ln)],
-            judge=GRADIENTS_ONLY,
+                ),
+                layer_probe("layernorm_forward", hidden, backward="layernorm_backward", **ln),
+            ),
+            GRADIENTS_ONLY,
         ),
     ]
 
