@@ -29,6 +29,7 @@ import signal
 import struct
 import sys
 import tarfile
+import tempfile
 import time
 import traceback
 import types
@@ -54,7 +55,11 @@ STUDENT_FILES = {"layers.py": "layers.py", "optim.py": "optim.py", "fc_net.py": 
 SCAFFOLD_FILES = {"solver.py": "solver.py", "gradient_check.py": "gradient_check.py"}
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 LOG_TAIL_BYTES = 4096
-CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+# C1 controls (\x9b is a one-character CSI) and lone surrogates (which no UTF-8 encoder or database
+# accepts) go too.
+CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# The statuses a probe's own process may report; the others are the runner's to decide.
+CHILD_STATUSES = frozenset({"ok", "error", "invalid_output", "memory_limit"})
 
 
 def sanitize(text: str, limit: int) -> str:
@@ -151,7 +156,10 @@ def short_traceback(exc: BaseException, pkg_root: Path) -> str:
     if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith(str(pkg_root)):
         relative = Path(exc.filename).relative_to(pkg_root).as_posix().split("/", 1)[-1]
         lines.append(f'  File "{relative}", line {exc.lineno}')
-    detail = str(exc)
+    try:
+        detail = str(exc)
+    except BaseException:  # the student's own exception class decides what str() does
+        detail = "(its message cannot be shown)"
     lines.append(f"{type(exc).__name__}: {detail[:500]}" if detail else type(exc).__name__)
     return sanitize("\n".join(lines[-12:]), 3000)
 
@@ -162,7 +170,7 @@ def child_main(
     plan: dict[str, Any],
     pkg_root: Path,
     write_fd: int,
-    log_path: Path,
+    log_fd: int,
 ) -> None:
     """Runs in the forked child: import, call, send the outputs up the pipe. Never returns."""
     header: dict[str, Any] = {"status": "ok", "message": "", "invalid": {}}
@@ -171,9 +179,10 @@ def child_main(
         os.setpgid(0, 0)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the runner ignores it; Python's default
         limits = plan.get("limits", {})
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.get("file_bytes", 8 << 20),) * 2)
@@ -200,8 +209,9 @@ def child_main(
         header = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
         header["exception"] = type(exc).__name__
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a full disk or a replaced stream must not cost the result
+                stream.flush()
         encoded = json.dumps(header).encode()
         os.write(write_fd, struct.pack(">I", len(encoded)) + encoded)
         view = memoryview(payload)
@@ -219,14 +229,24 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def kill_strays() -> None:
+def kill_strays(grace: float = 5.0) -> None:
     """As the container's PID 1, end every other process: daemons that left the probe's process group too.
 
-    Only in a container: outside one, kill(-1) would reach every process of the user.
+    It waits until they are all gone (reaped, as their PID 1), so that the next probe finds their process
+    slots and memory free. Only in a container: outside one, kill(-1) would reach every process of the user.
     """
-    if os.getpid() == 1:
+    if os.getpid() != 1:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
         with contextlib.suppress(ProcessLookupError):
             os.kill(-1, signal.SIGKILL)
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # nobody left but us
+        if pid == 0:
+            time.sleep(0.001)
 
 
 def reap_all() -> None:
@@ -291,7 +311,25 @@ def parse_child_result(data: bytes) -> tuple[dict[str, Any], bytes] | None:
         header = json.loads(data[4 : 4 + length])
     except ValueError:
         return None
-    return (header, data[4 + length :]) if isinstance(header, dict) else None
+    if not isinstance(header, dict) or header.get("status") not in CHILD_STATUSES:
+        return None
+    return clean_child_header(header), data[4 + length :]
+
+
+def clean_child_header(header: dict[str, Any]) -> dict[str, Any]:
+    """Known fields only, as printable text: student code can write to the result pipe too."""
+    invalid = header.get("invalid")
+    cleaned: dict[str, Any] = {
+        "status": header["status"],
+        "message": sanitize(str(header.get("message", "")), 3000),
+        "invalid": {
+            sanitize(str(name), 64): sanitize(str(reason), 300)
+            for name, reason in (list(invalid.items())[:200] if isinstance(invalid, dict) else [])
+        },
+    }
+    if "exception" in header:
+        cleaned["exception"] = sanitize(str(header["exception"]), 100)
+    return cleaned
 
 
 def run_probe(
@@ -302,14 +340,20 @@ def run_probe(
     pkg_root: Path,
     scratch: Path,
 ) -> tuple[dict[str, Any], bytes]:
-    log_path = scratch / f"p{index}.log"
+    log_fd = new_log(scratch)
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     deadline = started + float(probe.get("time_limit", 5.0))
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (log_fd, read_fd, write_fd):
+            os.close(fd)
+        message = "the code could not be started: no process slot was free"
+        return {"status": "crashed", "message": message, "invalid": {}, "stdout": "", "seconds": 0.0}, b""
     if pid == 0:
         os.close(read_fd)
-        child_main(probe, inputs, plan, pkg_root, write_fd, log_path)
+        child_main(probe, inputs, plan, pkg_root, write_fd, log_fd)
     os.close(write_fd)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
@@ -339,22 +383,92 @@ def run_probe(
         header, payload = {"status": code, "message": message, "invalid": {}}, b""
     else:
         header, payload = parsed
-    header["stdout"] = read_log_tail(log_path)
-    with contextlib.suppress(OSError):
-        log_path.unlink()  # scratch space is small; the tail is all we keep
+    header["stdout"] = read_log_tail(log_fd)
+    os.close(log_fd)  # scratch space is small; the tail is all we keep
     header["seconds"] = float(f"{time.monotonic() - started:.4f}")
     return header, payload
 
 
-def read_log_tail(path: Path) -> str:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return ""
-    with os.fdopen(fd, "rb") as log:
-        size = os.fstat(log.fileno()).st_size
-        log.seek(max(0, size - LOG_TAIL_BYTES))
-        return sanitize(log.read(LOG_TAIL_BYTES).decode("utf-8", "replace"), 2000)
+def new_log(scratch: Path) -> int:
+    """A file for the probe's stdout and stderr that only the returned descriptor reaches (it has no name):
+    no link or FIFO that student code plants at a path can redirect it or block the runner reading it."""
+    fd, path = tempfile.mkstemp(prefix="probe-", suffix=".log", dir=scratch)
+    os.unlink(path)
+    return fd
+
+
+def read_log_tail(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    tail = os.pread(fd, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+    return sanitize(tail.decode("utf-8", "replace"), 2000)
+
+
+def files_under(folder: Path) -> frozenset[str]:
+    """The paths of everything under `folder`, relative to it (the runner's own files, before any probe)."""
+    return frozenset(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def remove_left_behind(scratch: Path, keep: frozenset[str]) -> None:
+    """Delete what a probe's code left on the writable file systems (all but `keep` under scratch; in a
+    container, /tmp and /dev/shm too), so that no full disk or planted file reaches a later probe.
+
+    Runs when no student process is left; best effort, and it never fails the run.
+    """
+    places = [(scratch, keep)]
+    if os.getpid() == 1:
+        places += [(Path("/tmp"), frozenset()), (Path("/dev/shm"), frozenset())]
+        remove_ipc_objects()
+    for folder, kept in places:
+        pending = [(str(folder), "")]
+        while pending:
+            path, relative = pending.pop()
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(path):
+                    name = relative + entry.name
+                    if name not in kept:
+                        remove_tree(entry.path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, name + "/"))
+
+
+def remove_ipc_objects() -> None:
+    """Remove the System V shared memory segments, message queues and semaphore sets of the container's
+    own IPC namespace: they outlive the processes that made them, and their memory is the container's."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for table in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{table}") as listing:
+                identifiers = [int(row.split()[1]) for row in listing.read().splitlines()[1:]]
+        except (OSError, ValueError, IndexError):
+            continue
+        for identifier in identifiers:
+            if table == "shm":
+                libc.shmctl(identifier, ipc_rmid, None)
+            elif table == "msg":
+                libc.msgctl(identifier, ipc_rmid, None)
+            else:
+                libc.semctl(identifier, 0, ipc_rmid)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a file, link or folder tree that student code made, whatever modes it gave its folders."""
+    folders = []
+    pending = [path]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            if os.path.islink(current) or not os.path.isdir(current):
+                os.unlink(current)
+                continue
+            os.chmod(current, 0o700)
+            folders.append(current)
+            pending.extend(entry.path for entry in os.scandir(current))
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def write_new(path: Path, data: bytes) -> None:
@@ -469,6 +583,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emit: Emit) -> None:
     pkg_root = scratch / "pkg"
     build_package(job / "submission", scaffold, pkg_root, plan["package"])
     precompile(pkg_root)
+    runner_files = files_under(scratch)
     import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
     hanging = set(plan.get("hanging", []))
     gc.freeze()  # again: the plan and inputs were loaded after warm_up
@@ -479,6 +594,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emit: Emit) -> None:
         payload = b""
         if header is None:
             header, payload = run_probe(index, probe, inputs, plan, pkg_root, scratch)
+            remove_left_behind(scratch, runner_files)
         record_failures(probe, header, import_failures, hanging)
         emit(index, json.dumps(header).encode(), payload)
 
@@ -495,6 +611,9 @@ def main() -> None:
     parser.add_argument("--scaffold", type=Path, default=HERE / "scaffold")
     args = parser.parse_args()
     sys.dont_write_bytecode = True
+    # As the container's PID 1 the kernel already drops the signals we have no handler for; Python's
+    # SIGINT handler would let student code end the whole run with os.kill(1, SIGINT).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if args.stream:
         make_non_dumpable()
     warm_up()  # before the job arrives: a pre-started container has done it already
