@@ -525,12 +525,16 @@ def record_failures(
 Emit = Callable[[int, bytes, bytes], None]
 FRAME = struct.Struct(">8sIII")  # magic, probe index, header length, payload length
 FRAME_MAGIC = b"\x00GRADER1"
+READY_INDEX = 0xFFFFFFFF  # emitted (empty) once the job is unpacked and the package built
 
 
 def file_emitter(out: Path) -> Emit:
     """Results as files out/p<index>.npz and .json (the JSON last: its presence means "finished")."""
 
     def emit(index: int, header: bytes, payload: bytes) -> None:
+        if index == READY_INDEX:
+            write_new(out / "ready", b"")
+            return
         write_new(out / f"p{index}.npz", payload)
         write_new(out / f"p{index}.json", header)
 
@@ -584,6 +588,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emit: Emit) -> None:
     build_package(job / "submission", scaffold, pkg_root, plan["package"])
     precompile(pkg_root)
     runner_files = files_under(scratch)
+    emit(READY_INDEX, b"", b"")  # from here on, whatever fails is a probe's doing, not the sandbox's
     import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
     hanging = set(plan.get("hanging", []))
     gc.freeze()  # again: the plan and inputs were loaded after warm_up

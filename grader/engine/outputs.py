@@ -89,6 +89,15 @@ def _depth(value: Any, level: int = 0) -> int:
     return max((_depth(child, level + 1) for child in children), default=level + 1)
 
 
+# Terminal escapes, C0/C1 controls and lone surrogates: the runner strips them, and so do we, because what
+# a report shows must not depend on the sandbox behaving.
+UNPRINTABLE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    return UNPRINTABLE.sub("", text)
+
+
 def parse_header(data: bytes) -> dict[str, Any]:
     try:
         header = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
@@ -194,32 +203,44 @@ def parse_probe_outcome(header_bytes: bytes, payload: bytes) -> ProbeOutcome:
         return invalid_outcome(str(exc))
     return ProbeOutcome(
         status=header["status"],
-        message=header.get("message", "")[:4000],
+        message=printable(header.get("message", ""))[:4000],
         arrays=arrays,
-        invalid={str(k)[:64]: v[:300] for k, v in list(header.get("invalid", {}).items())[:MAX_ARRAYS]},
-        stdout=header.get("stdout", "")[:2000],
+        invalid={
+            printable(str(k))[:64]: printable(v)[:300]
+            for k, v in list(header.get("invalid", {}).items())[:MAX_ARRAYS]
+        },
+        stdout=printable(header.get("stdout", ""))[-2000:],
         seconds=float(header.get("seconds", 0.0)),
     )
 
 
 FRAME = struct.Struct(">8sIII")  # as sandbox/runner.py writes them: magic, index, header and payload lengths
 FRAME_MAGIC = b"\x00GRADER1"
+READY_INDEX = 0xFFFFFFFF  # an empty frame with this index: the runner has its job and is about to run probes
 
 
-def parse_frames(stream: bytes, known: set[int]) -> dict[int, ProbeOutcome]:
-    """Outcomes from the frames a streaming sandbox wrote; parsing stops at the first malformed frame."""
+def parse_frames(stream: bytes, known: set[int]) -> tuple[dict[int, ProbeOutcome], bool]:
+    """Outcomes from the frames a streaming sandbox wrote, and whether it reported itself ready (job
+    received, package built: anything that fails after that is the submission's doing). Parsing stops at
+    the first malformed frame."""
     outcomes: dict[int, ProbeOutcome] = {}
+    ready = False
     offset = 0
     while offset + FRAME.size <= len(stream):
         magic, index, header_length, payload_length = FRAME.unpack_from(stream, offset)
         start = offset + FRAME.size
         end = start + header_length + payload_length
-        if magic != FRAME_MAGIC or index not in known or index in outcomes or end > len(stream):
+        if magic != FRAME_MAGIC or end > len(stream):
+            break
+        offset = end
+        if index == READY_INDEX:
+            ready = True
+            continue
+        if index not in known or index in outcomes:
             break
         if header_length > MAX_JSON_BYTES or payload_length > MAX_NPZ_BYTES:
             outcomes[index] = invalid_outcome("result larger than allowed")
         else:
             header = stream[start : start + header_length]
             outcomes[index] = parse_probe_outcome(header, stream[start + header_length : end])
-        offset = end
-    return outcomes
+    return outcomes, ready

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grader.engine.outputs import FRAME, FRAME_MAGIC, ProbeOutcome, parse_frames
+from grader.engine.outputs import FRAME, FRAME_MAGIC, READY_INDEX, ProbeOutcome, parse_frames
 from grader.engine.probes import SandboxPlan
 from grader.sandbox_client.executor import Attempt, RestartingExecutor, job_files
 from grader.sandbox_client.pool import ContainerPool, StartedContainer, start_container
@@ -171,12 +171,12 @@ class StdoutReader:
     def _count_frames(self) -> None:
         before = self.frames
         while len(self.stdout) - self._scan >= FRAME.size:
-            magic, _, header, payload = FRAME.unpack_from(self.stdout, self._scan)
+            magic, index, header, payload = FRAME.unpack_from(self.stdout, self._scan)
             end = self._scan + FRAME.size + header + payload
             if magic != FRAME_MAGIC or end > len(self.stdout):
                 break
             self._scan = end
-            self.frames += 1
+            self.frames += index != READY_INDEX
         if self.frames != before:
             self.on_frames(self.frames)
 
@@ -216,7 +216,8 @@ class DockerExecutor(RestartingExecutor):
         finally:
             started.discard()
         known = {probe["index"] for probe in plan.document["probes"]}
-        return Attempt(exit_code, parse_frames(bytes(reader.stdout), known), failure)
+        outcomes, ready = parse_frames(bytes(reader.stdout), known)
+        return Attempt(exit_code, outcomes, failure, ready)
 
     def _run(
         self, started: StartedContainer, job: bytes, deadline: float, progress: Callable[[int], None]

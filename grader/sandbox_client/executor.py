@@ -73,6 +73,7 @@ class Attempt:
     exit_code: int | None  # None: stopped from outside at its deadline
     outcomes: dict[int, ProbeOutcome]
     failure: ProbeOutcome | None = None  # what to record for the probe in flight when it died
+    ready: bool = False  # the runner received its job and built the package: later failures are the code's
 
 
 class RestartingExecutor:
@@ -105,9 +106,11 @@ class RestartingExecutor:
             left = [index for index in pending if index not in outcomes]
             if not left:
                 break
-            if attempt.exit_code is not None and attempt.exit_code > 0 and len(left) == len(pending):
-                # The runner itself failed before finishing anything: not the submission's doing.
-                raise SandboxUnavailable(f"the sandbox runner failed (exit code {attempt.exit_code})")
+            if not attempt.ready:
+                # No student code had run yet: the sandbox itself failed, never the submission.
+                raise SandboxUnavailable(
+                    f"the sandbox failed before running any probe (exit code {attempt.exit_code})"
+                )
             outcomes[left[0]] = attempt.failure or ProbeOutcome(
                 status="crashed" if attempt.exit_code is not None else "timeout",
                 message="the sandbox process running this probe was killed"
@@ -177,7 +180,8 @@ class LocalProcessExecutor(RestartingExecutor):
             code = self.launch(job, out, scratch, deadline, lambda: progress(count_finished(out)))
             indices = [p["index"] for p in plan.document["probes"]]
             found = {index: read_probe_outcome(out, index) for index in indices}
-            return Attempt(code, {index: o for index, o in found.items() if o is not None})
+            ready = os.path.lexists(out / "ready")
+            return Attempt(code, {index: o for index, o in found.items() if o is not None}, ready=ready)
 
     def launch(
         self, job: Path, out: Path, scratch: Path, deadline: float, on_poll: Callable[[], None]

@@ -506,3 +506,15 @@ def planter_forward(x):
     assert_ok(outcomes["relu"])
     assert_exact(outcomes["relu"].arrays["out"], np.maximum(0, X))
     assert victim.read_text() == "original"
+
+
+# ------------------------------------------------------------------------------------ infrastructure
+
+
+def test_a_runner_that_fails_before_its_job_is_ready_is_the_sandbox_failing() -> None:
+    """No student code ran: the grader must say the sandbox could not run, never grade the submission."""
+    from grader.sandbox_client.executor import SandboxUnavailable
+
+    plan = build_plan([("relu", relu_probe())], package="cs231n", package_aliases=(), limits=LIMITS)
+    with pytest.raises(SandboxUnavailable, match="before running any probe"):
+        LocalProcessExecutor(python="/bin/false").run(plan, {"layers.py": LAYERS})
