@@ -16,10 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader.engine.outputs import (
+    FRAME,
+    FRAME_MAGIC,
     MAX_JSON_BYTES,
     MAX_NPZ_BYTES,
     PROBE_STATUSES,
+    READY_INDEX,
     ProbeOutcome,
+    parse_frames,
     read_probe_outcome,
 )
 
@@ -534,3 +538,44 @@ def test_random_json_headers_never_raise(tmp_path: Path, header: dict[str, objec
     write_outputs(tmp_path, header=header)
 
     assert_valid_or_invalid(read_probe_outcome(tmp_path, 0))
+
+
+# ------------------------------------------------------------------------------------- streamed frames
+
+
+def frame(index: int, header: bytes = b"", payload: bytes = b"") -> bytes:
+    return FRAME.pack(FRAME_MAGIC, index, len(header), len(payload)) + header + payload
+
+
+def test_streamed_frames_give_outcomes_and_the_ready_mark() -> None:
+    header = json.dumps(HEADER).encode()
+    stream = frame(READY_INDEX) + frame(0, header, npz_bytes(out=np.ones(2))) + frame(1, header, b"")
+    outcomes, ready = parse_frames(stream, {0, 1})
+    assert ready
+    assert outcomes[0].status == HEADER["status"]
+    np.testing.assert_array_equal(outcomes[0].arrays["out"], np.ones(2))
+    assert set(outcomes) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        frame(7, b"{}"),  # a probe the plan does not have
+        frame(0, json.dumps(HEADER).encode()),  # the same probe twice
+        b"\x00GRADER2" + b"\x00" * 12,  # another magic
+    ],
+)
+def test_parsing_stops_at_the_first_malformed_frame(tail: bytes) -> None:
+    header = json.dumps(HEADER).encode()
+    outcomes, ready = parse_frames(frame(0, header) + tail + frame(READY_INDEX) + frame(1, header), {0, 1})
+    assert set(outcomes) == {0} and not ready
+
+
+def test_a_stream_cut_short_keeps_the_frames_before_the_cut() -> None:
+    header = json.dumps(HEADER).encode()
+    outcomes, _ = parse_frames(frame(0, header) + frame(1, header)[:-3], {0, 1})
+    assert set(outcomes) == {0}
+
+
+def test_without_the_ready_mark_nothing_says_the_sandbox_started() -> None:
+    assert parse_frames(b"", {0}) == ({}, False)
