@@ -306,7 +306,23 @@ def build_sandbox_image(client: docker.DockerClient, *, base_image: str | None =
         steps = "".join(str(entry.get("stream", entry.get("error", ""))) for entry in error.build_log)
         raise SandboxImageError(f"building {tag} failed: {error.msg}\n{steps[-3000:]}") from error
     log(f"built {tag} in {time.monotonic() - started:.0f} s")
+    remove_superseded_images(client, keep=tag, log=log)
     return tag
+
+
+def remove_superseded_images(client: docker.DockerClient, *, keep: str, log: Log) -> None:
+    """Remove older sandbox images: every change under sandbox/ makes a new one, and the engine keeps them.
+
+    An image a container still uses (a grading in progress elsewhere) is left for a later run.
+    """
+    for image in client.images.list(name=SANDBOX_REPOSITORY):
+        stale = [tag for tag in image.tags if tag.startswith(f"{SANDBOX_REPOSITORY}:") and tag != keep]
+        if not stale or keep in image.tags:
+            continue
+        for tag in stale:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(tag, noprune=False)
+                log(f"removed the superseded image {tag}")
 
 
 def _log_to_stderr(message: str) -> None:

@@ -151,3 +151,17 @@ def test_command_explains_an_unreachable_docker(tmp_path: Path):
     result = images_command({**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert result.returncode == 3
     assert "start the Docker daemon, or check DOCKER_HOST" in result.stderr
+
+
+def test_superseded_sandbox_images_are_removed(
+    docker_client: docker.DockerClient, sandbox_image: str
+) -> None:
+    from grader.sandbox_client.images import base_image_tag, remove_superseded_images
+
+    old = "grader-sandbox:0000000000000000-superseded"
+    docker_client.images.get(base_image_tag()).tag(old)  # another image under an older sandbox tag
+    removed: list[str] = []
+    remove_superseded_images(docker_client, keep=sandbox_image, log=removed.append)
+    tags = {tag for image in docker_client.images.list(name="grader-sandbox") for tag in image.tags}
+    assert old not in tags and sandbox_image in tags
+    assert any(old in line for line in removed)
