@@ -434,9 +434,6 @@ def remove_left_behind(scratch: Path, keep: frozenset[str]) -> None:
 def remove_ipc_objects() -> None:
     """Remove the System V shared memory segments, message queues and semaphore sets of the container's
     own IPC namespace: they outlive the processes that made them, and their memory is the container's."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
     ipc_rmid = 0
     for table in ("shm", "msg", "sem"):
         try:
@@ -444,6 +441,11 @@ def remove_ipc_objects() -> None:
                 identifiers = [int(row.split()[1]) for row in listing.read().splitlines()[1:]]
         except (OSError, ValueError, IndexError):
             continue
+        if not identifiers:
+            continue  # the usual case: no need for libc at all
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
         for identifier in identifiers:
             if table == "shm":
                 libc.shmctl(identifier, ipc_rmid, None)
