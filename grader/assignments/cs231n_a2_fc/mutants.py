@@ -188,39 +188,26 @@ def model_variant(
 
 
 BN = ("layers.batchnorm_forward",)
+
+
+def batchnorm_mutant(code: str, evidence: tuple[str, ...], **mistake: Any) -> Mutant:
+    """A mistake in batchnorm_forward, judged on the outputs it changes."""
+    return Mutant(
+        code,
+        BN,
+        evidence,
+        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(**mistake)),
+    )
+
+
 MODEL = ("fc_net.FullyConnectedNet",)
 STATE = tuple(f"config_{key}" for key in ("velocity", "cache", "m", "v", "t"))
 MUTANTS = (
-    Mutant(
-        "bn_eps_outside_sqrt",
-        BN,
-        ("out",),
-        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(eps_outside=True)),
-    ),
-    Mutant(
-        "bn_running_average_swapped",
-        BN,
-        ("out", "running_mean", "running_var"),
-        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(swapped=True)),
-    ),
-    Mutant(
-        "bn_test_uses_batch_stats",
-        BN,
-        ("out",),
-        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(test_batch_stats=True)),
-    ),
-    Mutant(
-        "bn_unbiased_variance",
-        BN,
-        ("out", "running_var"),
-        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(ddof=1)),
-    ),
-    Mutant(
-        "bn_running_stats_not_stored",
-        BN,
-        ("out", "running_mean", "running_var"),
-        lambda ref: with_functions(ref, "layers", batchnorm_forward=batchnorm_variant(store=False)),
-    ),
+    batchnorm_mutant("bn_eps_outside_sqrt", ("out",), eps_outside=True),
+    batchnorm_mutant("bn_running_average_swapped", ("out", "running_mean", "running_var"), swapped=True),
+    batchnorm_mutant("bn_test_uses_batch_stats", ("out",), test_batch_stats=True),
+    batchnorm_mutant("bn_unbiased_variance", ("out", "running_var"), ddof=1),
+    batchnorm_mutant("bn_running_stats_not_stored", ("out", "running_mean", "running_var"), store=False),
     Mutant(
         "ln_normalizes_over_batch",
         ("layers.layernorm_forward",),
