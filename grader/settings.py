@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     container_cpus: float = Field(1.0, gt=0, le=64)
     container_pids: int = Field(64, ge=8)
     container_scratch_bytes: int = Field(256 * 1024**2, ge=16 * 1024**2)
-    container_output_bytes: int = Field(256 * 1024**2, ge=1024**2)
+    container_output_bytes: int = Field(64 * 1024**2, ge=1024**2)
 
 
 @lru_cache

@@ -59,11 +59,12 @@ def as_plain_array(value: Any) -> np.ndarray:
 
 
 def _unpack(value: Any, count: int, what: str) -> tuple[Any, ...]:
+    """The values a function returned; `return [out, cache]` works in the notebook, so a list does too."""
     if count == 1 and not isinstance(value, tuple):
         return (value,)
-    if not isinstance(value, tuple) or len(value) != count:
+    if not isinstance(value, (tuple, list)) or len(value) != count:
         raise TypeError(f"{what} should return a tuple of {count} values, got {type(value).__name__}")
-    return value
+    return tuple(value)
 
 
 def _fresh(inputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:

@@ -53,7 +53,7 @@ MODULE_FILES = {
 }
 STUDENT_FILES = {"layers.py": "layers.py", "optim.py": "optim.py", "fc_net.py": "classifiers/fc_net.py"}
 SCAFFOLD_FILES = {"solver.py": "solver.py", "gradient_check.py": "gradient_check.py"}
-MAX_RESULT_BYTES = 32 * 1024 * 1024
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # one probe's result; the largest real one is ~2 MB
 LOG_TAIL_BYTES = 4096
 # C1 controls (\x9b is a one-character CSI) and lone surrogates (which no UTF-8 encoder or database
 # accepts) go too.

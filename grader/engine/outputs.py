@@ -26,7 +26,7 @@ PROBE_STATUSES = frozenset(
     {"ok", "error", "timeout", "crashed", "memory_limit", "output_limit", "invalid_output"}
 )
 MAX_JSON_BYTES = 256 * 1024
-MAX_NPZ_BYTES = 64 * 1024 * 1024
+MAX_NPZ_BYTES = 4 * 1024 * 1024  # as the runner's cap: the largest real result is ~2 MB
 MAX_ARRAYS = 200
 MAX_JSON_DEPTH = 4
 OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,64}$")
@@ -219,7 +219,7 @@ FRAME_MAGIC = b"\x00GRADER1"
 READY_INDEX = 0xFFFFFFFF  # an empty frame with this index: the runner has its job and is about to run probes
 
 
-def parse_frames(stream: bytes, known: set[int]) -> tuple[dict[int, ProbeOutcome], bool]:
+def parse_frames(stream: bytes | bytearray, known: set[int]) -> tuple[dict[int, ProbeOutcome], bool]:
     """Outcomes from the frames a streaming sandbox wrote, and whether it reported itself ready (job
     received, package built: anything that fails after that is the submission's doing). Parsing stops at
     the first malformed frame."""
@@ -242,5 +242,5 @@ def parse_frames(stream: bytes, known: set[int]) -> tuple[dict[int, ProbeOutcome
             outcomes[index] = invalid_outcome("result larger than allowed")
         else:
             header = stream[start : start + header_length]
-            outcomes[index] = parse_probe_outcome(header, stream[start + header_length : end])
+            outcomes[index] = parse_probe_outcome(bytes(header), bytes(stream[start + header_length : end]))
     return outcomes, ready

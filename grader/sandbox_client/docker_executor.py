@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import secrets
 import select
 import socket
 import tarfile
@@ -39,7 +40,7 @@ class ContainerLimits:
     tmp_bytes: int = 32 * 1024**2
     open_files: int = 256
     file_bytes: int = 64 * 1024**2
-    output_bytes: int = 256 * 1024**2  # all results together, on stdout
+    output_bytes: int = 64 * 1024**2  # all results of one attempt together, on stdout
     runtime: str | None = None  # "runsc" for gVisor, when the engine has it
 
 
@@ -57,9 +58,12 @@ def sandbox_environment() -> dict[str, str]:
     }
 
 
+PROCESS_TOKEN = secrets.token_hex(4)  # tells this process from an earlier one that had the same pid
+
+
 def default_owner() -> str:
     """Who started a container: lets a service (or a test) find and remove exactly its own containers."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}"
 
 
 def remove_stale_containers(client: Any) -> int:
@@ -70,8 +74,12 @@ def remove_stale_containers(client: Any) -> int:
     host = socket.gethostname()
     removed = 0
     for container in client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
-        owner_host, _, pid = container.labels.get(CONTAINER_LABEL, "").rpartition(":")
-        if owner_host != host or not pid.isdigit() or process_alive(int(pid)):
+        owner_host, pid, token = [*container.labels.get(CONTAINER_LABEL, "").split(":"), "", ""][:3]
+        if owner_host != host or not pid.isdigit():
+            continue
+        # A restarted worker in a container often gets its predecessor's pid: the token tells them apart.
+        earlier_self = int(pid) == os.getpid() and token != PROCESS_TOKEN
+        if process_alive(int(pid)) and not earlier_self:
             continue
         with contextlib.suppress(Exception):
             container.remove(force=True)
@@ -216,7 +224,7 @@ class DockerExecutor(RestartingExecutor):
         finally:
             started.discard()
         known = {probe["index"] for probe in plan.document["probes"]}
-        outcomes, ready = parse_frames(bytes(reader.stdout), known)
+        outcomes, ready = parse_frames(reader.stdout, known)
         return Attempt(exit_code, outcomes, failure, ready)
 
     def _run(
@@ -228,16 +236,16 @@ class DockerExecutor(RestartingExecutor):
             started.raw.shutdown(socket.SHUT_WR)  # EOF on the runner's stdin
             finished = self._read(started.raw, reader, deadline)
         finally:
-            started.attached.close()
+            started.close_stream()
         if finished is False:
-            started.container.kill()
+            started.kill()
             return (
                 reader,
                 None,
                 ProbeOutcome(status="output_limit", message="the sandbox wrote more output than allowed"),
             )
         if finished is None:
-            started.container.kill()
+            started.kill()
             return reader, None, None
         return reader, self._exit_code(started.container, deadline), None
 
@@ -262,7 +270,8 @@ class DockerExecutor(RestartingExecutor):
         try:
             status = container.wait(timeout=max(1.0, deadline - time.monotonic()))
         except Exception:  # a timeout surfaces as one of several requests exceptions
-            container.kill()
+            with contextlib.suppress(Exception):
+                container.kill()
             return None
         return int(status.get("StatusCode", -1))
 

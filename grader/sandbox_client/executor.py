@@ -27,6 +27,8 @@ from grader.engine.probes import SandboxPlan
 
 RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner.py"
 ProgressCallback = Callable[[int, int], None]
+# Not the probe's own time limit (the runner enforces that): the function it calls is not marked as hanging.
+WHOLE_RUN_TIMEOUT = "the whole run exceeded its time limit"
 
 
 class SandboxUnavailable(Exception):
@@ -115,7 +117,7 @@ class RestartingExecutor:
                 status="crashed" if attempt.exit_code is not None else "timeout",
                 message="the sandbox process running this probe was killed"
                 if attempt.exit_code is not None
-                else "the whole run exceeded its time limit",
+                else WHOLE_RUN_TIMEOUT,
             )
             if not left[1:]:
                 break
@@ -125,7 +127,10 @@ class RestartingExecutor:
 
     @staticmethod
     def run_time_limit(plan: SandboxPlan) -> float:
-        return 10.0 + sum(float(p["time_limit"]) for p in plan.document["probes"])
+        """Every probe's own limit, plus room for starting the sandbox that grows with the work: a slow
+        machine (whose probes get a larger time_scale) must not turn the sandbox's start into a timeout."""
+        probes = sum(float(p["time_limit"]) for p in plan.document["probes"])
+        return probes + 15.0 + 0.25 * probes
 
     @staticmethod
     def _learnt(
@@ -140,7 +145,11 @@ class RestartingExecutor:
                 continue
             if probe["recipe"] == "import":
                 failures[probe["modules"][-1]] = {"status": outcome.status, "message": outcome.message}
-            elif outcome.status == "timeout" and len(probe["calls"]) == 1:
+            elif (
+                outcome.status == "timeout"
+                and len(probe["calls"]) == 1
+                and outcome.message != WHOLE_RUN_TIMEOUT
+            ):
                 hanging.append(probe["calls"][0])
         return failures, hanging
 

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 from grader.sandbox_client.executor import SandboxUnavailable
 
 
@@ -30,10 +32,21 @@ class StartedContainer:
         sock: socket.socket = self.attached._sock
         return sock
 
-    def discard(self) -> None:
-        """Close the socket and remove the container, whatever state it is in."""
+    def close_stream(self) -> None:
+        """Close the attach socket for good: docker-py's wrapper keeps the socket alive through a reference
+        cycle, and while it is open the engine may stay blocked writing into it (and then ignore a kill)."""
+        with contextlib.suppress(Exception):
+            self.raw.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
             self.attached.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.kill()
+
+    def discard(self) -> None:
+        """Close the socket and remove the container, whatever state it is in."""
+        self.close_stream()
         with contextlib.suppress(Exception):
             self.container.remove(force=True)
 
@@ -49,8 +62,8 @@ def start_container(client: Any, options: dict[str, Any]) -> StartedContainer:
             f"the sandbox image {options['image']} does not exist: build it with "
             "`python -m grader.sandbox_client.images`"
         ) from exc
-    except docker.errors.DockerException as exc:
-        raise SandboxUnavailable(f"Docker refused to create the sandbox: {exc}") from exc
+    except (docker.errors.DockerException, requests.RequestException) as exc:  # refused, or unreachable
+        raise SandboxUnavailable(f"Docker could not create the sandbox: {exc}") from exc
     started = StartedContainer(container, None)
     try:
         started.attached = container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
@@ -116,9 +129,9 @@ class ContainerPool:
                 return
             try:
                 started = start_container(self.client, self.options)
-            except SandboxUnavailable:
+            except Exception:  # the engine is down or busy: this thread must outlive that, and retry
                 self._wanted.release()
-                self._closed.wait(1.0)  # the engine is down or busy: try again shortly
+                self._closed.wait(1.0)
                 continue
             if self._closed.is_set():
                 started.discard()

@@ -226,7 +226,7 @@ def test_an_oversized_header_is_invalid(tmp_path: Path) -> None:
 def test_an_oversized_npz_is_invalid(tmp_path: Path) -> None:
     write_outputs(tmp_path)
     with open(tmp_path / "p0.npz", "ab") as handle:
-        handle.truncate(MAX_NPZ_BYTES + 1)  # sparse: no need to write 64 MiB
+        handle.truncate(MAX_NPZ_BYTES + 1)  # sparse: no need to write the whole cap
 
     assert_invalid(read_probe_outcome(tmp_path, 0))
 

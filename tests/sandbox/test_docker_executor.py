@@ -131,20 +131,28 @@ def test_process_sandbox_warns(tmp_path: Path) -> None:
 def test_containers_of_dead_processes_are_removed(docker_client: Any, sandbox_image: str) -> None:
     import socket
 
-    from grader.sandbox_client.docker_executor import remove_stale_containers
+    from grader.sandbox_client.docker_executor import default_owner, remove_stale_containers
 
-    dead = f"{socket.gethostname()}:{2**22 + 12345}"  # above the kernel's pid_max: never alive
-    alive = f"{socket.gethostname()}:{os.getpid()}"
+    host = socket.gethostname()
+    owners = {
+        "dead": f"{host}:{2**22 + 12345}:0000",  # above the kernel's pid_max: never alive
+        "earlier_self": f"{host}:{os.getpid()}:0000",  # our pid, but another process's token
+        "alive": default_owner(),
+        "other_host": f"another-host-{os.getpid()}:1:0000",
+    }
     options = container_options(sandbox_image, ContainerLimits())
-    stale = docker_client.containers.create(**{**options, "labels": {CONTAINER_LABEL: dead}})
-    live = docker_client.containers.create(**{**options, "labels": {CONTAINER_LABEL: alive}})
+    made = {
+        name: docker_client.containers.create(**{**options, "labels": {CONTAINER_LABEL: owner}})
+        for name, owner in owners.items()
+    }
     try:
-        assert remove_stale_containers(docker_client) >= 1
+        assert remove_stale_containers(docker_client) >= 2
         remaining = {
             c.id for c in docker_client.containers.list(all=True, filters={"label": CONTAINER_LABEL})
         }
-        assert stale.id not in remaining and live.id in remaining
+        assert made["dead"].id not in remaining and made["earlier_self"].id not in remaining
+        assert made["alive"].id in remaining and made["other_host"].id in remaining
     finally:
-        live.remove(force=True)
-        with contextlib.suppress(Exception):
-            stale.remove(force=True)
+        for container in made.values():
+            with contextlib.suppress(Exception):
+                container.remove(force=True)

@@ -122,6 +122,16 @@ class DropoutForward:
             criteria.diagnose("dropout_not_inverted")
 
 
+def is_dropout_mask(mask: np.ndarray) -> bool:
+    """Some units dropped (zero), the others all scaled alike: a mask, even if its p or scale is wrong
+    (those are the forward checks' business); an identity "forward" is not one."""
+    kept = mask != 0
+    if kept.all() or not kept.any():
+        return False
+    scale = float(np.median(mask[kept]))
+    return scale > 0 and bool(np.all(np.abs(mask[kept] / scale - 1) <= 1e-7))
+
+
 @dataclass(frozen=True)
 class DropoutBackward:
     """dx must be dout times the mask the forward pass used (read off out / x); test mode: dx == dout."""
@@ -140,9 +150,15 @@ class DropoutBackward:
                     key, WORST_ERROR, False, f"{key} cannot be checked: dropout_forward gave no usable out"
                 )
                 continue
-            expected = dout * out / x  # the inputs are bounded away from zero, so out / x is the mask
-            criteria.output(key, compare(dx, expected), 1e-7)
             p = float(probe.options["param"]["p"])
+            mask = out / x  # the inputs are bounded away from zero, so out / x is the mask
+            if not is_dropout_mask(mask):
+                # An identity "forward" would make dx == dout look right: the mask must be a real one first.
+                message = "dropout_forward's train-mode output is not x times a dropout mask"
+                criteria.add(key, WORST_ERROR, False, f"{key} cannot be checked: {message}")
+                continue
+            expected = dout * mask
+            criteria.output(key, compare(dx, expected), 1e-7)
             if not close(dx, expected) and (close(dx, dout) or close(dx, dout / p)):
                 criteria.diagnose("dropout_backward_ignores_mask")
         return criteria.done()
@@ -256,10 +272,14 @@ class NumericGradient:
         return criteria.done()
 
     def judge_gradients(self, criteria: Criteria, probe: Probe, outcome: ProbeOutcome, usable: bool) -> None:
-        plus, minus = array(outcome, "plus"), array(outcome, "minus")
-        if not usable:
-            plus = minus = None
         perturbed = probe.options["perturb"]
+        plus, minus = array(outcome, "plus"), array(outcome, "minus")
+        if not usable or plus is None or minus is None or not plus.shape == minus.shape == (len(perturbed),):
+            plus = minus = None
+        elif not np.any(plus != minus):
+            # A loss that no parameter moves (a constant) would agree with zero gradients: not a loss at all.
+            criteria.judgement.lines.append("the loss does not change when any parameter does")
+            plus = minus = None
         for name in dict.fromkeys(param for param, _ in perturbed):
             grad = array(outcome, f"grad_{name}")
             key = f"grad_{name}"
