@@ -156,3 +156,22 @@ def test_containers_of_dead_processes_are_removed(docker_client: Any, sandbox_im
         for container in made.values():
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+
+
+def test_the_pool_outlives_an_engine_outage(tmp_path: Path, sandbox_image: str) -> None:
+    import time
+
+    import docker
+
+    unreachable = docker.DockerClient(base_url=f"unix://{tmp_path}/no-engine.sock", version="1.41")
+    pool = ContainerPool(unreachable, container_options(sandbox_image, ContainerLimits()), size=1)
+    try:
+        time.sleep(1.5)  # it has failed to start a container at least once by now
+        assert pool._filler.is_alive(), "the refill thread must keep trying, not die"
+        from grader.sandbox_client.executor import SandboxUnavailable
+
+        with pytest.raises(SandboxUnavailable):
+            pool.take()  # nothing waits, and starting one now fails: said as the sandbox being unavailable
+    finally:
+        pool.close()
+    assert not pool._filler.is_alive()
