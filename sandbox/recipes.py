@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,16 @@ import numpy as np
 
 Arrays = dict[str, np.ndarray]
 JsonDict = dict[str, Any]
+
+# The result stream between the sandbox's runner and the trusted side is defined here, once, because
+# this is the one module both sides import. A frame: magic, probe index, header length, payload length,
+# then the JSON header and the npz payload. An empty frame with READY_INDEX says the runner has its job.
+FRAME = struct.Struct(">8sIII")
+FRAME_MAGIC = b"\x00GRADER1"
+READY_INDEX = 0xFFFFFFFF
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # one probe's arrays; the largest real result is ~2 MB
+# Terminal escapes, C0/C1 controls and lone surrogates: never shown to a person, whichever side cleans.
+UNPRINTABLE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 MAX_OUTPUTS = 200

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import py_compile
-import re
 import resource
 import select
 import shutil
@@ -53,18 +52,14 @@ MODULE_FILES = {
 }
 STUDENT_FILES = {"layers.py": "layers.py", "optim.py": "optim.py", "fc_net.py": "classifiers/fc_net.py"}
 SCAFFOLD_FILES = {"solver.py": "solver.py", "gradient_check.py": "gradient_check.py"}
-MAX_RESULT_BYTES = 4 * 1024 * 1024  # one probe's result; the largest real one is ~2 MB
 LOG_TAIL_BYTES = 4096
-# C1 controls (\x9b is a one-character CSI) and lone surrogates (which no UTF-8 encoder or database
-# accepts) go too.
-CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # The statuses a probe's own process may report; the others are the runner's to decide.
 CHILD_STATUSES = frozenset({"ok", "error", "invalid_output", "memory_limit"})
 
 
 def sanitize(text: str, limit: int) -> str:
     """Printable text only (no ANSI escapes or NULs), at most `limit` characters from the end."""
-    cleaned = CONTROL_CHARS.sub("", text)
+    cleaned: str = recipes.UNPRINTABLE.sub("", text)
     return cleaned if len(cleaned) <= limit else "..." + cleaned[-limit:]
 
 
@@ -275,7 +270,7 @@ def read_until_eof(read_fd: int, deadline: float) -> tuple[bytes, str | None]:
         if not chunk:
             return b"".join(chunks), None
         total += len(chunk)
-        if total > MAX_RESULT_BYTES:
+        if total > recipes.MAX_RESULT_BYTES:
             return b"", "output_limit"
         chunks.append(chunk)
 
@@ -525,16 +520,13 @@ def record_failures(
 
 
 Emit = Callable[[int, bytes, bytes], None]
-FRAME = struct.Struct(">8sIII")  # magic, probe index, header length, payload length
-FRAME_MAGIC = b"\x00GRADER1"
-READY_INDEX = 0xFFFFFFFF  # emitted (empty) once the job is unpacked and the package built
 
 
 def file_emitter(out: Path) -> Emit:
     """Results as files out/p<index>.npz and .json (the JSON last: its presence means "finished")."""
 
     def emit(index: int, header: bytes, payload: bytes) -> None:
-        if index == READY_INDEX:
+        if index == recipes.READY_INDEX:
             write_new(out / "ready", b"")
             return
         write_new(out / f"p{index}.npz", payload)
@@ -547,7 +539,9 @@ def stream_emitter(fd: int) -> Emit:
     """Results as frames on `fd` (the container's stdout), which no student process holds."""
 
     def emit(index: int, header: bytes, payload: bytes) -> None:
-        view = memoryview(FRAME.pack(FRAME_MAGIC, index, len(header), len(payload)) + header + payload)
+        view = memoryview(
+            recipes.FRAME.pack(recipes.FRAME_MAGIC, index, len(header), len(payload)) + header + payload
+        )
         while view:
             view = view[os.write(fd, view) :]
 
@@ -590,7 +584,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emit: Emit) -> None:
     build_package(job / "submission", scaffold, pkg_root, plan["package"])
     precompile(pkg_root)
     runner_files = files_under(scratch)
-    emit(READY_INDEX, b"", b"")  # from here on, whatever fails is a probe's doing, not the sandbox's
+    emit(recipes.READY_INDEX, b"", b"")  # from here on, whatever fails is a probe's doing, not the sandbox's
     import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
     hanging = set(plan.get("hanging", []))
     gc.freeze()  # again: the plan and inputs were loaded after warm_up

@@ -13,7 +13,6 @@ import math
 import os
 import re
 import stat
-import struct
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,11 +21,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sandbox.recipes import FRAME, FRAME_MAGIC, MAX_RESULT_BYTES, READY_INDEX, UNPRINTABLE
+
 PROBE_STATUSES = frozenset(
     {"ok", "error", "timeout", "crashed", "memory_limit", "output_limit", "invalid_output"}
 )
 MAX_JSON_BYTES = 256 * 1024
-MAX_NPZ_BYTES = 4 * 1024 * 1024  # as the runner's cap: the largest real result is ~2 MB
+MAX_NPZ_BYTES = MAX_RESULT_BYTES  # the runner's own cap on one probe's arrays
 MAX_ARRAYS = 200
 MAX_JSON_DEPTH = 4
 OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,64}$")
@@ -89,12 +90,8 @@ def _depth(value: Any, level: int = 0) -> int:
     return max((_depth(child, level + 1) for child in children), default=level + 1)
 
 
-# Terminal escapes, C0/C1 controls and lone surrogates: the runner strips them, and so do we, because what
-# a report shows must not depend on the sandbox behaving.
-UNPRINTABLE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
 def printable(text: str) -> str:
+    """The runner cleans messages already; we do again, so that a report never depends on the sandbox."""
     return UNPRINTABLE.sub("", text)
 
 
@@ -212,11 +209,6 @@ def parse_probe_outcome(header_bytes: bytes, payload: bytes) -> ProbeOutcome:
         stdout=printable(header.get("stdout", ""))[-2000:],
         seconds=float(header.get("seconds", 0.0)),
     )
-
-
-FRAME = struct.Struct(">8sIII")  # as sandbox/runner.py writes them: magic, index, header and payload lengths
-FRAME_MAGIC = b"\x00GRADER1"
-READY_INDEX = 0xFFFFFFFF  # an empty frame with this index: the runner has its job and is about to run probes
 
 
 def parse_frames(stream: bytes | bytearray, known: set[int]) -> tuple[dict[int, ProbeOutcome], bool]:

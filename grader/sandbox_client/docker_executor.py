@@ -18,12 +18,14 @@ import tarfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from grader.engine.outputs import FRAME, FRAME_MAGIC, READY_INDEX, ProbeOutcome, parse_frames
+from grader.engine.outputs import ProbeOutcome, parse_frames
 from grader.engine.probes import SandboxPlan
-from grader.sandbox_client.executor import Attempt, RestartingExecutor, job_files
+from grader.sandbox_client.executor import Attempt, RestartingExecutor, job_files, runner_environment
 from grader.sandbox_client.pool import ContainerPool, StartedContainer, start_container
+from sandbox.recipes import FRAME, FRAME_MAGIC, READY_INDEX
 
 CONTAINER_LABEL = "org.opencourse.grader.sandbox"
 MULTIPLEX_HEADER = 8  # Docker's attach stream: stream type, 3 zero bytes, 4-byte big-endian length
@@ -45,17 +47,8 @@ class ContainerLimits:
 
 
 def sandbox_environment() -> dict[str, str]:
-    """An explicit allowlist: nothing of the host's or the service's environment enters."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": "/tmp",
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    """The runner's allowlisted environment, with the container's home."""
+    return runner_environment(Path("/tmp"))
 
 
 PROCESS_TOKEN = secrets.token_hex(4)  # tells this process from an earlier one that had the same pid

@@ -16,16 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader.engine.outputs import (
-    FRAME,
-    FRAME_MAGIC,
     MAX_JSON_BYTES,
     MAX_NPZ_BYTES,
     PROBE_STATUSES,
-    READY_INDEX,
     ProbeOutcome,
     parse_frames,
     read_probe_outcome,
 )
+from sandbox.recipes import FRAME, FRAME_MAGIC, READY_INDEX
 
 HEADER = {
     "status": "ok",
