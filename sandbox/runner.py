@@ -12,6 +12,7 @@ usage: python -I runner.py (--job DIR | --stdin) (--out DIR | --stream) --scratc
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import gc
 import importlib
@@ -25,6 +26,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import struct
 import sys
 import tarfile
@@ -32,9 +34,10 @@ import tempfile
 import time
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # python -I leaves the script's folder out of sys.path
@@ -159,39 +162,56 @@ def short_traceback(exc: BaseException, pkg_root: Path) -> str:
     return sanitize("\n".join(lines[-12:]), 3000)
 
 
-def child_main(
+def enter_child(plan: dict[str, Any], pkg_root: Path, keep: Collection[int]) -> None:
+    """What every process that runs student code does first: its own process group, none of the runner's
+    files (its stdout carries the results), no stdin, the probe's limits, and the package on the path."""
+    os.setpgid(0, 0)
+    close_inherited(keep)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the runner ignores it; Python's default
+    limits = plan.get("limits", {})
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.get("file_bytes", 8 << 20),) * 2)
+    # Python ignores SIGXFSZ, so a write past the limit would only raise OSError (EFBIG) into the
+    # student's code; with the default action the kernel ends the child and it is an output_limit.
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    if limits.get("memory_bytes"):
+        resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
+    sys.path.insert(0, str(pkg_root))
+    for alias in plan.get("package_aliases", []):
+        sys.meta_path.insert(0, PackageAlias(alias, plan["package"]))
+    np.random.seed(0)
+
+
+def close_inherited(keep: Collection[int]) -> None:
+    """Close every descriptor above stderr but `keep`."""
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def redirect_output(log_fd: int) -> None:
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+
+
+def probe_result(
     probe: dict[str, Any],
     inputs: dict[str, np.ndarray],
-    plan: dict[str, Any],
     pkg_root: Path,
-    write_fd: int,
-    log_fd: int,
-) -> None:
-    """Runs in the forked child: import, call, send the outputs up the pipe. Never returns."""
+    modules: Callable[[], types.SimpleNamespace],
+) -> tuple[dict[str, Any], bytes]:
+    """Run the probe's recipe on the student's modules: its header and npz payload, whatever happens."""
     header: dict[str, Any] = {"status": "ok", "message": "", "invalid": {}}
     payload = b""
     try:
-        os.setpgid(0, 0)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        os.close(log_fd)
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # the runner ignores it; Python's default
-        limits = plan.get("limits", {})
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.get("file_bytes", 8 << 20),) * 2)
-        # Python ignores SIGXFSZ, so a write past the limit would only raise OSError (EFBIG) into the
-        # student's code; with the default action the kernel ends the child and it is an output_limit.
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        if limits.get("memory_bytes"):
-            resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
-        sys.path.insert(0, str(pkg_root))
-        for alias in plan.get("package_aliases", []):
-            sys.meta_path.insert(0, PackageAlias(alias, plan["package"]))
-        np.random.seed(0)
-        modules = import_modules(plan["package"], probe["modules"], pkg_root)
-        result = recipes.RECIPES[probe["recipe"]](modules, inputs, probe.get("options", {}))
+        result = recipes.RECIPES[probe["recipe"]](modules(), inputs, probe.get("options", {}))
         buffer = io.BytesIO()
         np.savez(buffer, **result.arrays)
         payload = buffer.getvalue()
@@ -203,6 +223,11 @@ def child_main(
     except BaseException as exc:
         header = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
         header["exception"] = type(exc).__name__
+    return header, payload
+
+
+def send_result(write_fd: int, header: dict[str, Any], payload: bytes) -> NoReturn:
+    """Send the result up the pipe and end the process."""
     try:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a full disk or a replaced stream must not cost the result
@@ -214,6 +239,231 @@ def child_main(
             view = view[os.write(write_fd, view) :]
     finally:
         os._exit(0)
+
+
+def child_main(
+    probe: dict[str, Any],
+    inputs: dict[str, np.ndarray],
+    plan: dict[str, Any],
+    pkg_root: Path,
+    write_fd: int,
+    log_fd: int,
+) -> NoReturn:
+    """Runs in a child forked from the runner: set up, import, call, send the outputs up the pipe."""
+    try:
+        enter_child(plan, pkg_root, keep=(write_fd, log_fd))
+        redirect_output(log_fd)
+    except BaseException as exc:
+        header = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
+        send_result(write_fd, header, b"")
+    header, payload = probe_result(
+        probe, inputs, pkg_root, lambda: import_modules(plan["package"], probe["modules"], pkg_root)
+    )
+    send_result(write_fd, header, payload)
+
+
+# ---------------------------------------------------------------------------------------------- zygotes
+#
+# Importing the student's modules and setting up a child is about a third of what a probe costs. A
+# zygote does it once per set of modules: it imports them and waits. For each probe it forks its
+# successor (a copy of the freshly imported state, which waits for the next probe) and then runs the
+# probe itself, so every probe still runs in a fresh process that no earlier probe has touched.
+# A zygote is only a shortcut: on any anomaly it is retired and the probe runs in a child of the runner.
+
+ZYGOTE_READY, ZYGOTE_TAINTED = b"R", b"T"
+PID_MESSAGE = struct.Struct(">I")
+
+
+def zygote_main(
+    control: socket.socket,
+    modules: list[str],
+    plan: dict[str, Any],
+    pkg_root: Path,
+    probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
+) -> NoReturn:
+    """Runs in a child forked from the runner: import `modules`, then serve probes until told to stop."""
+    try:
+        enter_child(plan, pkg_root, keep=(control.fileno(),))
+        make_non_dumpable()  # probe processes (the same user) must not reach into their successors
+        log_fd = os.memfd_create("import-output")
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        imported = import_modules(plan["package"], modules, pkg_root)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        printed = os.pread(log_fd, LOG_TAIL_BYTES, max(0, os.fstat(log_fd).st_size - LOG_TAIL_BYTES))
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+        os.close(log_fd)
+        gc.freeze()
+        # A thread started by the import would run on in every successor's parent: not a clean state.
+        clean = len(os.listdir("/proc/self/task")) == 1
+        control.send(ZYGOTE_READY if clean else ZYGOTE_TAINTED)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            control.send(ZYGOTE_TAINTED)
+        os._exit(0)
+    if not clean:
+        os._exit(0)
+    serve_probes(control, imported, printed, pkg_root, probe_at)
+
+
+def serve_probes(
+    control: socket.socket,
+    imported: types.SimpleNamespace,
+    printed: bytes,
+    pkg_root: Path,
+    probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
+) -> NoReturn:
+    """The zygote's loop: for each command fork a successor, then become the probe's process."""
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, PID_MESSAGE.size, 2)
+            if len(message) != PID_MESSAGE.size or len(fds) != 2:
+                os._exit(0)  # the runner closed the channel (or it is not the runner talking)
+            successor = os.fork()
+        except BaseException:
+            os._exit(0)
+        write_fd, log_fd = fds
+        if successor == 0:
+            os.setpgid(0, 0)
+            os.close(write_fd)
+            os.close(log_fd)
+            continue
+        try:
+            # Its own group before the runner hears of it: ending this probe's group must spare it.
+            os.setpgid(successor, successor)
+            control.send(PID_MESSAGE.pack(successor))
+            control.close()
+            redirect_output(log_fd)
+            if printed:
+                os.write(1, printed)  # what the import printed belongs to every probe's output
+        except BaseException:
+            os._exit(0)
+        (position,) = PID_MESSAGE.unpack(message)
+        probe, inputs = probe_at(position)
+        send_result(write_fd, *probe_result(probe, inputs, pkg_root, lambda: imported))
+
+
+@dataclass
+class Zygote:
+    pid: int
+    control: socket.socket
+
+
+class Zygotes:
+    """The run's zygotes, one per set of modules, and the sets that run without one from now on."""
+
+    def __init__(
+        self,
+        plan: dict[str, Any],
+        pkg_root: Path,
+        probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
+        enabled: bool,
+    ) -> None:
+        self.plan, self.pkg_root, self.probe_at = plan, pkg_root, probe_at
+        # A successor must become our child when its parent, the previous probe's process, ends.
+        self.enabled = enabled and become_subreaper()
+        self.live: dict[tuple[str, ...], Zygote] = {}
+        self.disabled: set[tuple[str, ...]] = set()
+
+    def pids(self) -> set[int]:
+        return {zygote.pid for zygote in self.live.values()}
+
+    def prepare(self, probe: dict[str, Any]) -> Zygote | None:
+        """The zygote for this probe's modules, started if need be; None: run it the plain way."""
+        key = tuple(probe["modules"])
+        if not self.enabled or probe["recipe"] == "import" or key in self.disabled:
+            return None
+        if key not in self.live:
+            zygote = self._start(key, float(probe.get("time_limit", 5.0)))
+            if zygote is None:
+                self.disabled.add(key)
+                return None
+            self.live[key] = zygote
+        return self.live[key]
+
+    def launch(self, zygote: Zygote, position: int, write_fd: int, log_fd: int) -> int | None:
+        """Have `zygote` run the probe at `position`: the pid of the probe's process, or None."""
+        key = next(k for k, z in self.live.items() if z is zygote)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(zygote.pid, signal.SIGCONT)  # a probe may have stopped it
+        try:
+            socket.send_fds(zygote.control, [PID_MESSAGE.pack(position)], [write_fd, log_fd])
+            reply = receive(zygote.control, PID_MESSAGE.size, time.monotonic() + 2.0)
+        except OSError:
+            reply = b""
+        if len(reply) != PID_MESSAGE.size:
+            self._end(key)
+            self.disabled.add(key)  # it failed once; the plain way is sure
+            return None
+        probe_pid = zygote.pid
+        (zygote.pid,) = PID_MESSAGE.unpack(reply)
+        return probe_pid
+
+    def retire_all(self) -> None:
+        """Forget every zygote (the caller is about to end every process); they start again on demand."""
+        for zygote in self.live.values():
+            zygote.control.close()
+        self.live.clear()
+
+    def close(self) -> None:
+        for key in list(self.live):
+            self._end(key)
+
+    def _end(self, key: tuple[str, ...]) -> None:
+        zygote = self.live.pop(key)
+        zygote.control.close()
+        kill_group(zygote.pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(zygote.pid, 0)
+
+    def _start(self, modules: tuple[str, ...], time_limit: float) -> Zygote | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            ours.close()
+            zygote_main(theirs, list(modules), self.plan, self.pkg_root, self.probe_at)
+        theirs.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.setpgid(pid, pid)
+        if receive(ours, 1, time.monotonic() + time_limit) == ZYGOTE_READY:
+            return Zygote(pid, ours)
+        ours.close()
+        kill_group(pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return None
+
+
+def receive(channel: socket.socket, size: int, deadline: float) -> bytes:
+    """One message from `channel`, or b"" at its end or at the deadline."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not select.select([channel], [], [], remaining)[0]:
+        return b""
+    try:
+        return channel.recv(size)
+    except OSError:
+        return b""
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (as PID 1 does in a container): a zygote's successor outlives its parent."""
+    if os.getpid() == 1:
+        return True
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    return bool(ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0)
 
 
 # ----------------------------------------------------------------------------------------------- parent
@@ -255,15 +505,19 @@ def reap_all() -> None:
             return
 
 
-def read_until_eof(read_fd: int, deadline: float) -> tuple[bytes, str | None]:
-    """Everything the child sends, or a failure status: timeout or output_limit."""
+def read_until_eof(read_fd: int, deadline: float, emitter: Emitter) -> tuple[bytes, str | None]:
+    """Everything the child sends, or a failure status: timeout or output_limit. Meanwhile the emitter
+    sends on what it has pending."""
     chunks: list[bytes] = []
     total = 0
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return b"", "timeout"
-        ready, _, _ = select.select([read_fd], [], [], remaining)
+        sending = emitter.waiting_fd()
+        ready, writable, _ = select.select([read_fd], [] if sending is None else [sending], [], remaining)
+        if writable:
+            emitter.write_some()
         if not ready:
             continue
         chunk = os.read(read_fd, 1 << 16)
@@ -328,41 +582,41 @@ def clean_child_header(header: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_probe(
-    index: int,
     probe: dict[str, Any],
     inputs: dict[str, np.ndarray],
     plan: dict[str, Any],
     pkg_root: Path,
-    scratch: Path,
+    zygotes: Zygotes,
+    emitter: Emitter,
 ) -> tuple[dict[str, Any], bytes]:
-    log_fd = new_log(scratch)
+    zygote = zygotes.prepare(probe)  # before the probe's descriptors exist: no zygote may hold them
+    log_fd = new_log()
     read_fd, write_fd = os.pipe()
+    pid = None if zygote is None else zygotes.launch(zygote, probe["position"], write_fd, log_fd)
     started = time.monotonic()
     deadline = started + float(probe.get("time_limit", 5.0))
-    try:
-        pid = os.fork()
-    except OSError:
-        for fd in (log_fd, read_fd, write_fd):
-            os.close(fd)
-        message = "the code could not be started: no process slot was free"
-        return {"status": "crashed", "message": message, "invalid": {}, "stdout": "", "seconds": 0.0}, b""
-    if pid == 0:
-        os.close(read_fd)
-        child_main(probe, inputs, plan, pkg_root, write_fd, log_fd)
+    if pid is None:
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (log_fd, read_fd, write_fd):
+                os.close(fd)
+            message = "the code could not be started: no process slot was free"
+            return {"status": "crashed", "message": message, "invalid": {}, "stdout": "", "seconds": 0.0}, b""
+        if pid == 0:
+            os.close(read_fd)
+            child_main(probe, inputs, plan, pkg_root, write_fd, log_fd)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
     os.close(write_fd)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
     try:
-        data, failure = read_until_eof(read_fd, deadline)
-        status = None if failure else wait_exit(pid, deadline)
+        data, failure = read_until_eof(read_fd, deadline, emitter)
+        parsed = None if failure else parse_child_result(data)
+        # A complete result needs no exit status; without one, the status says how the process ended.
+        status = None if failure or parsed else wait_exit(pid, deadline)
     finally:
         os.close(read_fd)
-        kill_group(pid)
-        kill_strays()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        reap_all()
-    parsed = None if failure else parse_child_result(data)
+        end_probe_processes(pid, zygotes)
     header: dict[str, Any]
     if failure:
         header = {
@@ -373,21 +627,41 @@ def run_probe(
             "invalid": {},
         }
         payload = b""
-    elif parsed is None or status is None:
+    elif parsed is None:
         code, message = crash_status(status)
         header, payload = {"status": code, "message": message, "invalid": {}}, b""
     else:
         header, payload = parsed
     header["stdout"] = read_log_tail(log_fd)
-    os.close(log_fd)  # scratch space is small; the tail is all we keep
+    os.close(log_fd)
     header["seconds"] = float(f"{time.monotonic() - started:.4f}")
     return header, payload
 
 
-def new_log(scratch: Path) -> int:
+def end_probe_processes(pid: int, zygotes: Zygotes) -> None:
+    """Kill the probe's process group and reap it; in a container, end whatever else it left running
+    too (daemons that left its group), and with them the zygotes, which it may have tampered with."""
+    kill_group(pid)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    reap_all()
+    if os.getpid() == 1 and other_processes(zygotes.pids()):
+        zygotes.retire_all()
+        kill_strays()
+
+
+def other_processes(expected: set[int]) -> bool:
+    """Whether a process other than us and `expected` exists (in a container, /proc shows only its own)."""
+    return any(name.isdigit() and int(name) not in expected | {1} for name in os.listdir("/proc"))
+
+
+def new_log() -> int:
     """A file for the probe's stdout and stderr that only the returned descriptor reaches (it has no name):
-    no link or FIFO that student code plants at a path can redirect it or block the runner reading it."""
-    fd, path = tempfile.mkstemp(prefix="probe-", suffix=".log", dir=scratch)
+    no link or FIFO that student code plants at a path can redirect it or block the runner reading it.
+    Its size is bounded by the probe's file-size limit, and its memory is the container's."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("probe-output")
+    fd, path = tempfile.mkstemp(prefix="probe-", suffix=".log")  # not Linux: a development machine
     os.unlink(path)
     return fd
 
@@ -398,22 +672,47 @@ def read_log_tail(fd: int) -> str:
     return sanitize(tail.decode("utf-8", "replace"), 2000)
 
 
-def files_under(folder: Path) -> frozenset[str]:
-    """The paths of everything under `folder`, relative to it (the runner's own files, before any probe)."""
-    return frozenset(str(path.relative_to(folder)) for path in folder.rglob("*"))
+@dataclass(frozen=True)
+class Baseline:
+    """The writable file systems before any probe ran: the runner's own files and how full each one was."""
+
+    places: tuple[Path, ...]  # scratch first; in a container, /tmp and /dev/shm too
+    kept: frozenset[str]  # the runner's files, relative to scratch
+    usage: tuple[tuple[int, int] | None, ...]
 
 
-def remove_left_behind(scratch: Path, keep: frozenset[str]) -> None:
-    """Delete what a probe's code left on the writable file systems (all but `keep` under scratch; in a
-    container, /tmp and /dev/shm too), so that no full disk or planted file reaches a later probe.
+def take_baseline(scratch: Path) -> Baseline:
+    places = (scratch, Path("/tmp"), Path("/dev/shm")) if os.getpid() == 1 else (scratch,)
+    kept = frozenset(str(path.relative_to(scratch)) for path in scratch.rglob("*"))
+    return Baseline(places, kept, usage_of(places))
 
-    Runs when no student process is left; best effort, and it never fails the run.
+
+def usage_of(places: Collection[Path]) -> tuple[tuple[int, int] | None, ...]:
+    """Free blocks and free inodes of each file system: any file made, grown or removed changes them."""
+    usage: list[tuple[int, int] | None] = []
+    for place in places:
+        try:
+            stats = os.statvfs(place)
+        except OSError:
+            usage.append(None)
+            continue
+        usage.append((stats.f_bfree, stats.f_ffree))
+    return tuple(usage)
+
+
+def remove_left_behind(baseline: Baseline) -> None:
+    """Delete what a probe's code left on the writable file systems (all but the runner's files), so that
+    no full disk or planted file reaches a later probe.
+
+    Runs when no student process is left; best effort, and it never fails the run. When no file system
+    changed (free blocks and inodes as before), nothing was left and the walk is skipped.
     """
-    places = [(scratch, keep)]
     if os.getpid() == 1:
-        places += [(Path("/tmp"), frozenset()), (Path("/dev/shm"), frozenset())]
         remove_ipc_objects()
-    for folder, kept in places:
+    if usage_of(baseline.places) == baseline.usage:
+        return
+    for folder in baseline.places:
+        kept = baseline.kept if folder == baseline.places[0] else frozenset()
         pending = [(str(folder), "")]
         while pending:
             path, relative = pending.pop()
@@ -519,33 +818,66 @@ def record_failures(
         hanging.add(probe["calls"][0])
 
 
-Emit = Callable[[int, bytes, bytes], None]
-
-
-def file_emitter(out: Path) -> Emit:
+class FileEmitter:
     """Results as files out/p<index>.npz and .json (the JSON last: its presence means "finished")."""
 
-    def emit(index: int, header: bytes, payload: bytes) -> None:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def emit(self, index: int, header: bytes, payload: bytes) -> None:
         if index == recipes.READY_INDEX:
-            write_new(out / "ready", b"")
+            write_new(self.out / "ready", b"")
             return
-        write_new(out / f"p{index}.npz", payload)
-        write_new(out / f"p{index}.json", header)
+        write_new(self.out / f"p{index}.npz", payload)
+        write_new(self.out / f"p{index}.json", header)
 
-    return emit
+    def waiting_fd(self) -> int | None:
+        return None
+
+    def write_some(self) -> None:
+        """Files are written at once."""
+
+    def finish(self) -> None:
+        """Nothing is pending."""
 
 
-def stream_emitter(fd: int) -> Emit:
-    """Results as frames on `fd` (the container's stdout), which no student process holds."""
+class StreamEmitter:
+    """Results as frames on `fd` (the container's stdout), which no student process holds.
 
-    def emit(index: int, header: bytes, payload: bytes) -> None:
-        view = memoryview(
-            recipes.FRAME.pack(recipes.FRAME_MAGIC, index, len(header), len(payload)) + header + payload
-        )
-        while view:
-            view = view[os.write(fd, view) :]
+    Writing does not wait for the reader: what the pipe does not take at once is sent while the next
+    probe runs (the runner's waits include `waiting_fd`), so a large result costs the run no idle time.
+    """
 
-    return emit
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending: collections.deque[memoryview] = collections.deque()
+        os.set_blocking(fd, False)
+
+    def emit(self, index: int, header: bytes, payload: bytes) -> None:
+        frame = recipes.FRAME.pack(recipes.FRAME_MAGIC, index, len(header), len(payload))
+        self.pending.append(memoryview(frame + header + payload))
+        self.write_some()
+
+    def waiting_fd(self) -> int | None:
+        return self.fd if self.pending else None
+
+    def write_some(self) -> None:
+        while self.pending:
+            try:
+                written = os.write(self.fd, self.pending[0])
+            except BlockingIOError:
+                return
+            if written == len(self.pending[0]):
+                self.pending.popleft()
+            else:
+                self.pending[0] = self.pending[0][written:]
+
+    def finish(self) -> None:
+        os.set_blocking(self.fd, True)
+        self.write_some()
+
+
+Emitter = FileEmitter | StreamEmitter
 
 
 def make_non_dumpable() -> None:
@@ -576,28 +908,43 @@ def warm_up() -> None:
     gc.freeze()  # children must not copy our heap page by page when their garbage collector walks it
 
 
-def run_plan(job: Path, scratch: Path, scaffold: Path, emit: Emit) -> None:
+def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_zygotes: bool = True) -> None:
     plan = json.loads((job / "plan.json").read_text())
     with np.load(job / "inputs.npz", allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     pkg_root = scratch / "pkg"
     build_package(job / "submission", scaffold, pkg_root, plan["package"])
     precompile(pkg_root)
-    runner_files = files_under(scratch)
-    emit(recipes.READY_INDEX, b"", b"")  # from here on, whatever fails is a probe's doing, not the sandbox's
+    baseline = take_baseline(scratch)
+    emitter.emit(
+        recipes.READY_INDEX, b"", b""
+    )  # from here on, whatever fails is a probe's doing, not the sandbox's
     import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
     hanging = set(plan.get("hanging", []))
+    probes = plan["probes"]
+    for position, probe in enumerate(probes):
+        probe["position"] = position
+
+    def probe_at(position: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        probe = probes[position]
+        return probe, {name: arrays[key] for name, key in probe.get("inputs", {}).items()}
+
     gc.freeze()  # again: the plan and inputs were loaded after warm_up
-    for probe in plan["probes"]:
-        index = probe["index"]
-        inputs = {name: arrays[key] for name, key in probe.get("inputs", {}).items()}
-        header = skip_reason(probe, import_failures, hanging)
-        payload = b""
-        if header is None:
-            header, payload = run_probe(index, probe, inputs, plan, pkg_root, scratch)
-            remove_left_behind(scratch, runner_files)
-        record_failures(probe, header, import_failures, hanging)
-        emit(index, json.dumps(header).encode(), payload)
+    zygotes = Zygotes(plan, pkg_root, probe_at, enabled=use_zygotes)
+    try:
+        for probe in probes:
+            index = probe["index"]
+            header = skip_reason(probe, import_failures, hanging)
+            payload = b""
+            if header is None:
+                inputs = probe_at(probe["position"])[1]
+                header, payload = run_probe(probe, inputs, plan, pkg_root, zygotes, emitter)
+                remove_left_behind(baseline)
+            record_failures(probe, header, import_failures, hanging)
+            emitter.emit(index, json.dumps(header).encode(), payload)
+    finally:
+        zygotes.close()
+    emitter.finish()
 
 
 def main() -> None:
@@ -610,6 +957,9 @@ def main() -> None:
     sink.add_argument("--stream", action="store_true", help="write results as frames on stdout")
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--scaffold", type=Path, default=HERE / "scaffold")
+    parser.add_argument(
+        "--no-zygotes", action="store_true", help="import the modules afresh in every probe's process"
+    )
     args = parser.parse_args()
     sys.dont_write_bytecode = True
     # As the container's PID 1 the kernel already drops the signals we have no handler for; Python's
@@ -622,8 +972,8 @@ def main() -> None:
     if args.stdin:
         job = args.scratch / "job"
         receive_job(sys.stdin.buffer, job)
-    emit = stream_emitter(sys.stdout.fileno()) if args.stream else file_emitter(args.out)
-    run_plan(job, args.scratch, args.scaffold, emit)
+    emitter = StreamEmitter(sys.stdout.fileno()) if args.stream else FileEmitter(args.out)
+    run_plan(job, args.scratch, args.scaffold, emitter, use_zygotes=not args.no_zygotes)
 
 
 if __name__ == "__main__":

@@ -209,19 +209,22 @@ class DockerExecutor(RestartingExecutor):
         self, plan: SandboxPlan, files: Mapping[str, bytes], deadline: float, progress: Callable[[int], None]
     ) -> Attempt:
         job = tar_bytes(job_files(plan, files))
+        known = {probe["index"] for probe in plan.document["probes"]}
         started = self.pool.take() if self.pool else start_container(self.client, self.options)
         try:
-            reader, exit_code, failure = self._run(started, job, deadline, progress)
-            if failure is None and exit_code is not None and self._oom_killed(started.container):
-                failure = ProbeOutcome(status="memory_limit", message="the sandbox ran out of memory")
+            reader, exit_code, failure = self._run(started, job, deadline, progress, len(known))
         finally:
-            started.discard()
-        known = {probe["index"] for probe in plan.document["probes"]}
+            started.discard()  # killed and removed: only then are its results read
         outcomes, ready = parse_frames(reader.stdout, known)
         return Attempt(exit_code, outcomes, failure, ready)
 
     def _run(
-        self, started: StartedContainer, job: bytes, deadline: float, progress: Callable[[int], None]
+        self,
+        started: StartedContainer,
+        job: bytes,
+        deadline: float,
+        progress: Callable[[int], None],
+        expected_frames: int,
     ) -> tuple[StdoutReader, int | None, ProbeOutcome | None]:
         reader = StdoutReader(self.limits.output_bytes, progress)
         try:
@@ -230,6 +233,10 @@ class DockerExecutor(RestartingExecutor):
             finished = self._read(started.raw, reader, deadline)
         finally:
             started.close_stream()
+        if finished and reader.frames >= expected_frames:
+            # Every probe has its result, so how the runner ended changes nothing: do not wait for it
+            # (the container is killed and removed before the results are read all the same).
+            return reader, 0, None
         if finished is False:
             started.kill()
             return (
@@ -240,7 +247,11 @@ class DockerExecutor(RestartingExecutor):
         if finished is None:
             started.kill()
             return reader, None, None
-        return reader, self._exit_code(started.container, deadline), None
+        exit_code = self._exit_code(started.container, deadline)
+        if exit_code is not None and self._oom_killed(started.container):
+            out_of_memory = ProbeOutcome(status="memory_limit", message="the sandbox ran out of memory")
+            return reader, exit_code, out_of_memory
+        return reader, exit_code, None
 
     @staticmethod
     def _read(raw: socket.socket, reader: StdoutReader, deadline: float) -> bool | None:
