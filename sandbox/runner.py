@@ -12,6 +12,7 @@ usage: python -I runner.py (--job DIR | --stdin) (--out DIR | --stream) --scratc
 from __future__ import annotations
 
 import argparse
+import builtins
 import collections
 import contextlib
 import gc
@@ -34,6 +35,7 @@ import tempfile
 import time
 import traceback
 import types
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,17 +228,22 @@ def probe_result(
     return header, payload
 
 
+def write_result(write_fd: int, header: dict[str, Any], payload: bytes) -> None:
+    """Send a probe's result up its pipe (after what it printed, so that no output is lost)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a full disk or a replaced stream must not cost the result
+            stream.flush()
+    encoded = json.dumps(header).encode()
+    os.write(write_fd, struct.pack(">I", len(encoded)) + encoded)
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(write_fd, view) :]
+
+
 def send_result(write_fd: int, header: dict[str, Any], payload: bytes) -> NoReturn:
-    """Send the result up the pipe and end the process."""
+    """Send the result and end the process."""
     try:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):  # a full disk or a replaced stream must not cost the result
-                stream.flush()
-        encoded = json.dumps(header).encode()
-        os.write(write_fd, struct.pack(">I", len(encoded)) + encoded)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(write_fd, view) :]
+        write_result(write_fd, header, payload)
     finally:
         os._exit(0)
 
@@ -262,29 +269,88 @@ def child_main(
     send_result(write_fd, header, payload)
 
 
-# ---------------------------------------------------------------------------------------------- zygotes
+# ---------------------------------------------------------------------------------------- probe servers
 #
-# Importing the student's modules and setting up a child is about a third of what a probe costs. A
-# zygote does it once per set of modules: it imports them and waits. For each probe it forks its
-# successor (a copy of the freshly imported state, which waits for the next probe) and then runs the
-# probe itself, so every probe still runs in a fresh process that no earlier probe has touched.
-# A zygote is only a shortcut: on any anomaly it is retired and the probe runs in a child of the runner.
+# Starting a process, importing the student's modules and ending the process again costs more than most
+# probes themselves. A probe server pays it once per set of modules: it imports them, then runs probes
+# one after another for as long as each probe leaves the process as it found it (process_state). Any
+# difference, any failure, and it ends: the next probe gets a new server, so what one probe does to its
+# process never reaches another. A server is only a shortcut: when one cannot start, or will not take
+# a probe, the probe runs in a child of its own as before.
 
-ZYGOTE_READY, ZYGOTE_TAINTED = b"R", b"T"
-PID_MESSAGE = struct.Struct(">I")
+SERVER_READY, SERVER_TAINTED, SERVER_ACCEPTED = b"R", b"T", b"A"
+POSITION = struct.Struct(">I")
+WATCHED_SIGNALS = tuple(
+    s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.NSIG
+)
+WATCHED_LIMITS = tuple(
+    getattr(resource, name)
+    for name in ("RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CPU")
+    if hasattr(resource, name)
+)
+TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+MAX_GROWTH_PAGES = (64 << 20) // resource.getpagesize()  # memory a probe may leave allocated
 
 
-def zygote_main(
+def namespace_state(namespace: Any) -> dict[str, tuple[int, int]]:
+    """Which object each name is bound to, and the size of the containers among them."""
+    state = {}
+    for name, value in list(vars(namespace).items()):
+        size = len(value) if isinstance(value, (dict, list, set, bytearray)) else -1
+        state[name] = (id(value), size)
+    return state
+
+
+def process_state(watched: list[Any]) -> tuple[Any, ...]:
+    """What a probe must leave as it found it for the next probe to run as if in a fresh process: threads,
+    descriptors, signal handlers and timers, limits, the working directory and environment, numpy's error
+    handling, warning filters, the import system and the namespaces of numpy and the student's modules."""
+    return (
+        len(os.listdir("/proc/self/task")),
+        sorted(os.listdir("/proc/self/fd")),
+        tuple(signal.getsignal(number) for number in WATCHED_SIGNALS),
+        tuple(
+            signal.getitimer(timer)
+            for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+        ),
+        tuple(resource.getrlimit(limit) for limit in WATCHED_LIMITS),
+        os.getcwd(),
+        dict(os.environ),
+        tuple(sorted(np.geterr().items())),
+        list(warnings.filters),
+        (sys.getrecursionlimit(), sys.gettrace(), sys.getprofile(), gc.isenabled(), gc.get_threshold()),
+        [id(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)],
+        list(sys.path),
+        [id(finder) for finder in sys.meta_path],
+        [namespace_state(namespace) for namespace in watched],
+    )
+
+
+def resident_pages() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1])
+
+
+def watched_namespaces(package: str) -> list[Any]:
+    """numpy's, the recipes', the runner's and every module (and class) of the student's package."""
+    watched: list[Any] = [np, np.random, np.linalg, builtins, recipes, sys.modules["__main__"]]
+    for name, module in list(sys.modules.items()):
+        if name == package or name.startswith(package + "."):
+            watched.append(module)
+            watched += [value for value in vars(module).values() if isinstance(value, type)]
+    return watched
+
+
+def server_main(
     control: socket.socket,
     modules: list[str],
     plan: dict[str, Any],
     pkg_root: Path,
     probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
 ) -> NoReturn:
-    """Runs in a child forked from the runner: import `modules`, then serve probes until told to stop."""
+    """Runs in a child forked from the runner: import `modules`, then run the probes it is sent."""
     try:
         enter_child(plan, pkg_root, keep=(control.fileno(),))
-        make_non_dumpable()  # probe processes (the same user) must not reach into their successors
         log_fd = os.memfd_create("import-output")
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
@@ -292,69 +358,67 @@ def zygote_main(
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         printed = os.pread(log_fd, LOG_TAIL_BYTES, max(0, os.fstat(log_fd).st_size - LOG_TAIL_BYTES))
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        os.close(null)
         os.close(log_fd)
-        gc.freeze()
-        # A thread started by the import would run on in every successor's parent: not a clean state.
-        clean = len(os.listdir("/proc/self/task")) == 1
-        control.send(ZYGOTE_READY if clean else ZYGOTE_TAINTED)
+        silence_output()
+        random_state = np.random.get_state()
+        watched = watched_namespaces(plan["package"])
+        clean = process_state(watched)
+        memory = resident_pages()
+        # A thread the import started would run on beside every probe: not a state to serve from.
+        control.send(SERVER_READY if clean[0] == 1 else SERVER_TAINTED)
     except BaseException:
         with contextlib.suppress(BaseException):
-            control.send(ZYGOTE_TAINTED)
+            control.send(SERVER_TAINTED)
         os._exit(0)
-    if not clean:
-        os._exit(0)
-    serve_probes(control, imported, printed, pkg_root, probe_at)
-
-
-def serve_probes(
-    control: socket.socket,
-    imported: types.SimpleNamespace,
-    printed: bytes,
-    pkg_root: Path,
-    probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
-) -> NoReturn:
-    """The zygote's loop: for each command fork a successor, then become the probe's process."""
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, PID_MESSAGE.size, 2)
-            if len(message) != PID_MESSAGE.size or len(fds) != 2:
-                os._exit(0)  # the runner closed the channel (or it is not the runner talking)
-            successor = os.fork()
+            message, fds, _, _ = socket.recv_fds(control, POSITION.size, 2)
         except BaseException:
             os._exit(0)
+        if len(message) != POSITION.size or len(fds) != 2:
+            os._exit(0)  # the runner closed the channel
         write_fd, log_fd = fds
-        if successor == 0:
-            os.setpgid(0, 0)
-            os.close(write_fd)
-            os.close(log_fd)
-            continue
         try:
-            # Its own group before the runner hears of it: ending this probe's group must spare it.
-            os.setpgid(successor, successor)
-            control.send(PID_MESSAGE.pack(successor))
-            control.close()
-            redirect_output(log_fd)
+            control.send(SERVER_ACCEPTED)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            os.close(log_fd)
             if printed:
                 os.write(1, printed)  # what the import printed belongs to every probe's output
+            np.random.set_state(random_state)  # as a fresh process would find it
+            probe, inputs = probe_at(POSITION.unpack(message)[0])
+            header, payload = probe_result(probe, inputs, pkg_root, lambda: imported)
+            write_result(write_fd, header, payload)
+            os.close(write_fd)
+            silence_output()
+            if header["status"] != "ok" or process_state(watched) != clean:
+                os._exit(0)
+            if resident_pages() > memory + MAX_GROWTH_PAGES:
+                os._exit(0)
         except BaseException:
             os._exit(0)
-        (position,) = PID_MESSAGE.unpack(message)
-        probe, inputs = probe_at(position)
-        send_result(write_fd, *probe_result(probe, inputs, pkg_root, lambda: imported))
+
+
+def silence_output() -> None:
+    """Point stdout and stderr at /dev/null, letting go of the last probe's output file."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
 
 
 @dataclass
-class Zygote:
+class ProbeServer:
     pid: int
     control: socket.socket
+    modules: tuple[str, ...]
 
 
-class Zygotes:
-    """The run's zygotes, one per set of modules, and the sets that run without one from now on."""
+class ProbeServers:
+    """The run's probe servers, one per set of modules, and the sets that run without one from now on."""
 
     def __init__(
         self,
@@ -364,63 +428,61 @@ class Zygotes:
         enabled: bool,
     ) -> None:
         self.plan, self.pkg_root, self.probe_at = plan, pkg_root, probe_at
-        # A successor must become our child when its parent, the previous probe's process, ends.
-        self.enabled = enabled and become_subreaper()
-        self.live: dict[tuple[str, ...], Zygote] = {}
+        self.enabled = enabled and sys.platform == "linux"
+        self.live: dict[tuple[str, ...], ProbeServer] = {}
         self.disabled: set[tuple[str, ...]] = set()
 
     def pids(self) -> set[int]:
-        return {zygote.pid for zygote in self.live.values()}
+        return {server.pid for server in self.live.values()}
 
-    def prepare(self, probe: dict[str, Any]) -> Zygote | None:
-        """The zygote for this probe's modules, started if need be; None: run it the plain way."""
+    def prepare(self, probe: dict[str, Any]) -> ProbeServer | None:
+        """A server for this probe's modules, started if need be; None: run it in a child of its own."""
         key = tuple(probe["modules"])
         if not self.enabled or probe["recipe"] == "import" or key in self.disabled:
             return None
-        if key not in self.live:
-            zygote = self._start(key, float(probe.get("time_limit", 5.0)))
-            if zygote is None:
+        server = self.live.get(key)
+        if server is not None and select.select([server.control], [], [], 0)[0]:
+            self.end(server)  # it has ended itself (or says so): its last probe changed its state
+            server = None
+        if server is None:
+            server = self._start(key, float(probe.get("time_limit", 5.0)))
+            if server is None:
                 self.disabled.add(key)
                 return None
-            self.live[key] = zygote
-        return self.live[key]
+            self.live[key] = server
+        return server
 
-    def launch(self, zygote: Zygote, position: int, write_fd: int, log_fd: int) -> int | None:
-        """Have `zygote` run the probe at `position`: the pid of the probe's process, or None."""
-        key = next(k for k, z in self.live.items() if z is zygote)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(zygote.pid, signal.SIGCONT)  # a probe may have stopped it
+    def launch(self, server: ProbeServer, position: int, write_fd: int, log_fd: int) -> bool:
+        """Hand the probe at `position` to `server`; False if it does not take it."""
         try:
-            socket.send_fds(zygote.control, [PID_MESSAGE.pack(position)], [write_fd, log_fd])
-            reply = receive(zygote.control, PID_MESSAGE.size, time.monotonic() + 2.0)
+            socket.send_fds(server.control, [POSITION.pack(position)], [write_fd, log_fd])
+            accepted = receive(server.control, 1, time.monotonic() + 2.0) == SERVER_ACCEPTED
         except OSError:
-            reply = b""
-        if len(reply) != PID_MESSAGE.size:
-            self._end(key)
-            self.disabled.add(key)  # it failed once; the plain way is sure
-            return None
-        probe_pid = zygote.pid
-        (zygote.pid,) = PID_MESSAGE.unpack(reply)
-        return probe_pid
+            accepted = False
+        if not accepted:
+            self.end(server)
+        return accepted
 
-    def retire_all(self) -> None:
-        """Forget every zygote (the caller is about to end every process); they start again on demand."""
-        for zygote in self.live.values():
-            zygote.control.close()
+    def end(self, server: ProbeServer) -> None:
+        """Stop using `server` and end it."""
+        if self.live.get(server.modules) is server:
+            del self.live[server.modules]
+        server.control.close()
+        kill_group(server.pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(server.pid, 0)
+
+    def forget_all(self) -> None:
+        """Forget every server (the caller ends every process); new ones start on demand."""
+        for server in self.live.values():
+            server.control.close()
         self.live.clear()
 
     def close(self) -> None:
-        for key in list(self.live):
-            self._end(key)
+        for server in list(self.live.values()):
+            self.end(server)
 
-    def _end(self, key: tuple[str, ...]) -> None:
-        zygote = self.live.pop(key)
-        zygote.control.close()
-        kill_group(zygote.pid)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(zygote.pid, 0)
-
-    def _start(self, modules: tuple[str, ...], time_limit: float) -> Zygote | None:
+    def _start(self, modules: tuple[str, ...], time_limit: float) -> ProbeServer | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
@@ -430,16 +492,14 @@ class Zygotes:
             return None
         if pid == 0:
             ours.close()
-            zygote_main(theirs, list(modules), self.plan, self.pkg_root, self.probe_at)
+            server_main(theirs, list(modules), self.plan, self.pkg_root, self.probe_at)
         theirs.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.setpgid(pid, pid)
-        if receive(ours, 1, time.monotonic() + time_limit) == ZYGOTE_READY:
-            return Zygote(pid, ours)
-        ours.close()
-        kill_group(pid)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        server = ProbeServer(pid, ours, modules)
+        if receive(ours, 1, time.monotonic() + time_limit) == SERVER_READY:
+            return server
+        self.end(server)
         return None
 
 
@@ -452,18 +512,6 @@ def receive(channel: socket.socket, size: int, deadline: float) -> bytes:
         return channel.recv(size)
     except OSError:
         return b""
-
-
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (as PID 1 does in a container): a zygote's successor outlives its parent."""
-    if os.getpid() == 1:
-        return True
-    if sys.platform != "linux":
-        return False
-    import ctypes
-
-    pr_set_child_subreaper = 36
-    return bool(ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0)
 
 
 # ----------------------------------------------------------------------------------------------- parent
@@ -586,16 +634,21 @@ def run_probe(
     inputs: dict[str, np.ndarray],
     plan: dict[str, Any],
     pkg_root: Path,
-    zygotes: Zygotes,
+    servers: ProbeServers,
     emitter: Emitter,
 ) -> tuple[dict[str, Any], bytes]:
-    zygote = zygotes.prepare(probe)  # before the probe's descriptors exist: no zygote may hold them
+    server = servers.prepare(probe)  # before the probe's descriptors exist: no server may hold them
     log_fd = new_log()
     read_fd, write_fd = os.pipe()
-    pid = None if zygote is None else zygotes.launch(zygote, probe["position"], write_fd, log_fd)
+    if server is not None and not servers.launch(server, probe["position"], write_fd, log_fd):
+        server = servers.prepare(probe)  # it ended itself meanwhile: once more with a new one
+        if server is not None and not servers.launch(server, probe["position"], write_fd, log_fd):
+            server = None
     started = time.monotonic()
     deadline = started + float(probe.get("time_limit", 5.0))
-    if pid is None:
+    if server is not None:
+        pid = server.pid
+    else:
         try:
             pid = os.fork()
         except OSError:
@@ -609,6 +662,7 @@ def run_probe(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
     os.close(write_fd)
+    parsed, failure = None, None
     try:
         data, failure = read_until_eof(read_fd, deadline, emitter)
         parsed = None if failure else parse_child_result(data)
@@ -616,7 +670,7 @@ def run_probe(
         status = None if failure or parsed else wait_exit(pid, deadline)
     finally:
         os.close(read_fd)
-        end_probe_processes(pid, zygotes)
+        end_probe_processes(pid, servers, server if parsed is None or failure else None)
     header: dict[str, Any]
     if failure:
         header = {
@@ -638,15 +692,19 @@ def run_probe(
     return header, payload
 
 
-def end_probe_processes(pid: int, zygotes: Zygotes) -> None:
-    """Kill the probe's process group and reap it; in a container, end whatever else it left running
-    too (daemons that left its group), and with them the zygotes, which it may have tampered with."""
-    kill_group(pid)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+def end_probe_processes(pid: int, servers: ProbeServers, failed_server: ProbeServer | None) -> None:
+    """End the probe's process group (unless a server ran the probe and lives on to serve the next) and
+    reap it; in a container, end whatever else it left running too (daemons that left its group), and
+    with them the servers, which it may have tampered with."""
+    if failed_server is not None:
+        servers.end(failed_server)
+    elif pid not in servers.pids():
+        kill_group(pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
     reap_all()
-    if os.getpid() == 1 and other_processes(zygotes.pids()):
-        zygotes.retire_all()
+    if os.getpid() == 1 and other_processes(servers.pids()):
+        servers.forget_all()
         kill_strays()
 
 
@@ -908,7 +966,7 @@ def warm_up() -> None:
     gc.freeze()  # children must not copy our heap page by page when their garbage collector walks it
 
 
-def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_zygotes: bool = True) -> None:
+def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_servers: bool = True) -> None:
     plan = json.loads((job / "plan.json").read_text())
     with np.load(job / "inputs.npz", allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
@@ -930,7 +988,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_zyg
         return probe, {name: arrays[key] for name, key in probe.get("inputs", {}).items()}
 
     gc.freeze()  # again: the plan and inputs were loaded after warm_up
-    zygotes = Zygotes(plan, pkg_root, probe_at, enabled=use_zygotes)
+    servers = ProbeServers(plan, pkg_root, probe_at, enabled=use_servers)
     try:
         for probe in probes:
             index = probe["index"]
@@ -938,12 +996,12 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_zyg
             payload = b""
             if header is None:
                 inputs = probe_at(probe["position"])[1]
-                header, payload = run_probe(probe, inputs, plan, pkg_root, zygotes, emitter)
+                header, payload = run_probe(probe, inputs, plan, pkg_root, servers, emitter)
                 remove_left_behind(baseline)
             record_failures(probe, header, import_failures, hanging)
             emitter.emit(index, json.dumps(header).encode(), payload)
     finally:
-        zygotes.close()
+        servers.close()
     emitter.finish()
 
 
@@ -958,7 +1016,7 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--scaffold", type=Path, default=HERE / "scaffold")
     parser.add_argument(
-        "--no-zygotes", action="store_true", help="import the modules afresh in every probe's process"
+        "--no-servers", action="store_true", help="run every probe in a new process that imports afresh"
     )
     args = parser.parse_args()
     sys.dont_write_bytecode = True
@@ -973,7 +1031,7 @@ def main() -> None:
         job = args.scratch / "job"
         receive_job(sys.stdin.buffer, job)
     emitter = StreamEmitter(sys.stdout.fileno()) if args.stream else FileEmitter(args.out)
-    run_plan(job, args.scratch, args.scaffold, emitter, use_zygotes=not args.no_zygotes)
+    run_plan(job, args.scratch, args.scaffold, emitter, use_servers=not args.no_servers)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import secrets
 import select
 import socket
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -214,9 +215,19 @@ class DockerExecutor(RestartingExecutor):
         try:
             reader, exit_code, failure = self._run(started, job, deadline, progress, len(known))
         finally:
-            started.discard()  # killed and removed: only then are its results read
+            # Not a daemon: the interpreter waits for it at exit, so the container goes even then.
+            removal = threading.Thread(target=self._retire, args=(started,), name="sandbox-removal")
+            removal.start()
+        # The stream has ended and is all in memory: check its frames while the container goes, but
+        # return (and let anything be judged) only once it is gone.
         outcomes, ready = parse_frames(reader.stdout, known)
+        removal.join()
         return Attempt(exit_code, outcomes, failure, ready)
+
+    def _retire(self, started: StartedContainer) -> None:
+        started.discard()
+        if self.pool:
+            self.pool.replenish(started)
 
     def _run(
         self,

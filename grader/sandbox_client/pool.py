@@ -2,7 +2,9 @@
 
 A warm container is created and started before any job arrives, with the network off and every limit
 in place; its runner has already started Python and imported numpy, and waits for its job on stdin.
-Each container serves exactly one attempt and is then removed; a background thread starts the next.
+Each container serves exactly one attempt and is then removed; a background thread starts the next
+once the attempt is over (`replenish`), so that starting it does not compete with the grading for the
+machine's cores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class StartedContainer:
 
     container: Any
     attached: Any  # docker's SocketIO; .raw is the socket itself
+    pooled: bool = False  # handed out by a pool, which replaces it once it is returned
 
     @property
     def raw(self) -> socket.socket:
@@ -88,12 +91,19 @@ class ContainerPool:
         self._filler.start()
 
     def take(self) -> StartedContainer:
+        """A waiting container (or one started now if none waits); `replenish` it when done with it."""
         try:
             started = self._waiting.get_nowait()
         except queue.Empty:
             return start_container(self.client, self.options)
-        self._wanted.release()
+        started.pooled = True
         return started
+
+    def replenish(self, used: StartedContainer) -> None:
+        """`used` is done with: start its replacement, if it came from the pool."""
+        if used.pooled:
+            used.pooled = False
+            self._wanted.release()
 
     def wait_until_full(self, timeout: float = 60.0) -> bool:
         """True once `size` containers wait (for benchmarks that measure a warm pool)."""

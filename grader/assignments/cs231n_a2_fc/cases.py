@@ -104,7 +104,9 @@ def notebook_layernorm_forward() -> Arrays:
 
 
 def notebook_dropout_forward() -> Arrays:
-    return {"x": legacy().randn(500, 500) + 10}
+    """The notebook's x, its first 100 of 500 rows: 50,000 units measure the keep rate to about 0.013
+    (six standard deviations) where 250,000 give 0.01, at a fifth of the data through the sandbox."""
+    return {"x": (legacy().randn(500, 500) + 10)[:100]}
 
 
 def notebook_dropout_backward() -> Arrays:
