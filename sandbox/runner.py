@@ -272,13 +272,14 @@ def child_main(
 # ---------------------------------------------------------------------------------------- probe servers
 #
 # Starting a process, importing the student's modules and ending the process again costs more than most
-# probes themselves. A probe server pays it once per set of modules: it imports them, then runs probes
-# one after another for as long as each probe leaves the process as it found it (process_state). Any
-# difference, any failure, and it ends: the next probe gets a new server, so what one probe does to its
-# process never reaches another. A server is only a shortcut: when one cannot start, or will not take
-# a probe, the probe runs in a child of its own as before.
+# probes themselves. A probe server is a child like any other for its first probe (it imports the
+# modules during it, with that probe's limits, output and time), and then takes further probes of the
+# same modules for as long as each one leaves the process as it found it right after the import
+# (process_state). Any difference, any failure, and it ends: the next probe gets a new server, so what
+# one probe does to its process does not reach another. A server is only a shortcut: a probe it does
+# not take runs in a child of its own.
 
-SERVER_READY, SERVER_TAINTED, SERVER_ACCEPTED = b"R", b"T", b"A"
+SERVER_ACCEPTED = b"A"
 POSITION = struct.Struct(">I")
 WATCHED_SIGNALS = tuple(
     s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.NSIG
@@ -290,30 +291,70 @@ WATCHED_LIMITS = tuple(
 )
 TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 MAX_GROWTH_PAGES = (64 << 20) // resource.getpagesize()  # memory a probe may leave allocated
+SMALL_ARRAY_BYTES = 1 << 16  # module-level arrays up to this size are compared by content
 
 
-def namespace_state(namespace: Any) -> dict[str, tuple[int, int]]:
-    """Which object each name is bound to, and the size of the containers among them."""
-    state = {}
-    for name, value in list(vars(namespace).items()):
-        size = len(value) if isinstance(value, (dict, list, set, bytearray)) else -1
-        state[name] = (id(value), size)
-    return state
+def value_state(value: Any) -> Any:
+    """What changing `value` in place would change: sizes of containers, the bindings inside a dict,
+    the content of a small array, the attributes and mutable defaults of a function."""
+    if isinstance(value, dict):
+        return len(value), hash(tuple((key, id(item)) for key, item in list(value.items())[:1000]))
+    if isinstance(value, (list, set, bytearray)):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return value.tobytes() if value.nbytes <= SMALL_ARRAY_BYTES else value.shape
+    if isinstance(value, types.FunctionType):
+        defaults = value.__defaults__ or ()
+        return len(value.__dict__), tuple(value_state(default) for default in defaults)
+    return None
 
 
-def process_state(watched: list[Any]) -> tuple[Any, ...]:
-    """What a probe must leave as it found it for the next probe to run as if in a fresh process: threads,
-    descriptors, signal handlers and timers, limits, the working directory and environment, numpy's error
-    handling, warning filters, the import system and the namespaces of numpy and the student's modules."""
+def bindings(namespace: Any) -> dict[str, int]:
+    """Which object each name of a namespace is bound to."""
+    return {name: id(value) for name, value in list(vars(namespace).items())}
+
+
+def values_state(namespaces: list[Any]) -> dict[int, Any]:
+    """The in-place state of every value bound in the namespaces, once per object."""
+    states: dict[int, Any] = {}
+    for namespace in namespaces:
+        for value in list(vars(namespace).values()):
+            if id(value) not in states:
+                states[id(value)] = value_state(value)
+    return states
+
+
+def open_descriptors() -> set[int]:
+    """The descriptors open now (not counting the one that lists them, closed once it has)."""
+    listed = [int(name) for name in os.listdir("/proc/self/fd")]
+    return {fd for fd in listed if os.path.lexists(f"/proc/self/fd/{fd}")}
+
+
+def child_processes() -> str:
+    """The children of this process (a probe's daemon would be one): from /proc, where the kernel has it."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as listing:
+            return listing.read()
+    except OSError:
+        return ""
+
+
+def process_state(watched: list[Any], student: list[Any], probe_fds: Collection[int] = ()) -> tuple[Any, ...]:
+    """What a probe must leave as it found it for the next probe to run as if in a fresh process:
+    threads, child processes, descriptors, signal handlers and timers, limits, umask, working
+    directory, environment, numpy's error handling, warning filters, the import system, the namespaces
+    of numpy, sys and the runner, and those of the student's modules and classes with the in-place
+    state of their values."""
+    umask = os.umask(0o022)
+    os.umask(umask)
     return (
         len(os.listdir("/proc/self/task")),
-        sorted(os.listdir("/proc/self/fd")),
+        child_processes(),
+        open_descriptors() - set(probe_fds),
         tuple(signal.getsignal(number) for number in WATCHED_SIGNALS),
-        tuple(
-            signal.getitimer(timer)
-            for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
-        ),
+        tuple(signal.getitimer(timer) for timer in TIMERS),
         tuple(resource.getrlimit(limit) for limit in WATCHED_LIMITS),
+        umask,
         os.getcwd(),
         dict(os.environ),
         tuple(sorted(np.geterr().items())),
@@ -322,7 +363,12 @@ def process_state(watched: list[Any]) -> tuple[Any, ...]:
         [id(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)],
         list(sys.path),
         [id(finder) for finder in sys.meta_path],
-        [namespace_state(namespace) for namespace in watched],
+        len(sys.modules),
+        # numpy's, the runner's...: copies, compared entry by entry (an unchanged entry by identity).
+        [dict(vars(namespace)) for namespace in watched],
+        # The student's own objects decide what == means for them: compare identities instead.
+        [bindings(namespace) for namespace in student],
+        values_state(student),
     )
 
 
@@ -331,14 +377,49 @@ def resident_pages() -> int:
         return int(statm.read().split()[1])
 
 
-def watched_namespaces(package: str) -> list[Any]:
-    """numpy's, the recipes', the runner's and every module (and class) of the student's package."""
-    watched: list[Any] = [np, np.random, np.linalg, builtins, recipes, sys.modules["__main__"]]
+def student_namespaces(package: str) -> list[Any]:
+    """Every module of the student's package, and every class defined in them."""
+    namespaces: list[Any] = []
     for name, module in list(sys.modules.items()):
         if name == package or name.startswith(package + "."):
-            watched.append(module)
-            watched += [value for value in vars(module).values() if isinstance(value, type)]
-    return watched
+            namespaces.append(module)
+            namespaces += [value for value in vars(module).values() if isinstance(value, type)]
+    return namespaces
+
+
+@dataclass
+class Snapshot:
+    """A server's state right after its import: what every later probe must find again."""
+
+    imported: types.SimpleNamespace
+    printed: bytes  # what the import printed, which belongs to every probe's output
+    random_state: Any
+    watched: list[Any]
+    student: list[Any]
+    state: tuple[Any, ...]
+    memory: int
+
+    def unchanged(self) -> bool:
+        if self.state[0] != 1:
+            return False  # a thread of the import's would have run beside every probe: no reuse
+        try:
+            same = process_state(self.watched, self.student) == self.state
+        except Exception:  # an entry replaced by something whose == fails (an array, say)
+            return False
+        return same and resident_pages() <= self.memory + MAX_GROWTH_PAGES
+
+
+def import_and_snapshot(plan: dict[str, Any], modules: list[str], pkg_root: Path, write_fd: int) -> Snapshot:
+    """Import the modules, as a child does for its probe, and record the state they leave (but for the
+    probe's result pipe, open until its result is sent)."""
+    imported = import_modules(plan["package"], modules, pkg_root)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    printed = os.pread(1, LOG_TAIL_BYTES, max(0, os.fstat(1).st_size - LOG_TAIL_BYTES))
+    watched = [np, np.random, np.linalg, builtins, sys, recipes, sys.modules["__main__"]]
+    student = student_namespaces(plan["package"])
+    state = process_state(watched, student, probe_fds=(write_fd,))
+    return Snapshot(imported, printed, np.random.get_state(), watched, student, state, resident_pages())
 
 
 def server_main(
@@ -348,52 +429,43 @@ def server_main(
     pkg_root: Path,
     probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
 ) -> NoReturn:
-    """Runs in a child forked from the runner: import `modules`, then run the probes it is sent."""
+    """Runs in a child forked from the runner: take probes until one changes the process or fails."""
+    snapshot: Snapshot | None = None
+
+    def modules_of_first_probe() -> types.SimpleNamespace:
+        nonlocal snapshot
+        snapshot = import_and_snapshot(plan, modules, pkg_root, write_fd)
+        return snapshot.imported
+
+    def modules_imported_before() -> types.SimpleNamespace:
+        assert snapshot is not None
+        return snapshot.imported
+
     try:
         enter_child(plan, pkg_root, keep=(control.fileno(),))
-        log_fd = os.memfd_create("import-output")
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        imported = import_modules(plan["package"], modules, pkg_root)
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        printed = os.pread(log_fd, LOG_TAIL_BYTES, max(0, os.fstat(log_fd).st_size - LOG_TAIL_BYTES))
-        os.close(log_fd)
         silence_output()
-        random_state = np.random.get_state()
-        watched = watched_namespaces(plan["package"])
-        clean = process_state(watched)
-        memory = resident_pages()
-        # A thread the import started would run on beside every probe: not a state to serve from.
-        control.send(SERVER_READY if clean[0] == 1 else SERVER_TAINTED)
     except BaseException:
-        with contextlib.suppress(BaseException):
-            control.send(SERVER_TAINTED)
         os._exit(0)
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, POSITION.size, 2)
-        except BaseException:
-            os._exit(0)
-        if len(message) != POSITION.size or len(fds) != 2:
-            os._exit(0)  # the runner closed the channel
-        write_fd, log_fd = fds
-        try:
+            if len(message) != POSITION.size or len(fds) != 2:
+                os._exit(0)  # the runner closed the channel
+            write_fd, log_fd = fds
             control.send(SERVER_ACCEPTED)
-            os.dup2(log_fd, 1)
-            os.dup2(log_fd, 2)
-            os.close(log_fd)
-            if printed:
-                os.write(1, printed)  # what the import printed belongs to every probe's output
-            np.random.set_state(random_state)  # as a fresh process would find it
+            redirect_output(log_fd)
             probe, inputs = probe_at(POSITION.unpack(message)[0])
-            header, payload = probe_result(probe, inputs, pkg_root, lambda: imported)
+            if snapshot is None:
+                header, payload = probe_result(probe, inputs, pkg_root, modules_of_first_probe)
+            else:
+                if snapshot.printed:
+                    os.write(1, snapshot.printed)
+                np.random.set_state(snapshot.random_state)  # as a fresh process would find it
+                header, payload = probe_result(probe, inputs, pkg_root, modules_imported_before)
             write_result(write_fd, header, payload)
             os.close(write_fd)
             silence_output()
-            if header["status"] != "ok" or process_state(watched) != clean:
-                os._exit(0)
-            if resident_pages() > memory + MAX_GROWTH_PAGES:
+            if header["status"] != "ok" or snapshot is None or not snapshot.unchanged():
                 os._exit(0)
         except BaseException:
             os._exit(0)
@@ -418,7 +490,8 @@ class ProbeServer:
 
 
 class ProbeServers:
-    """The run's probe servers, one per set of modules, and the sets that run without one from now on."""
+    """The run's probe servers, one per set of modules a probe imports (a module's import probe names
+    its dependencies too: `fc_net` probes share the server of the import probe of `fc_net`)."""
 
     def __init__(
         self,
@@ -430,38 +503,57 @@ class ProbeServers:
         self.plan, self.pkg_root, self.probe_at = plan, pkg_root, probe_at
         self.enabled = enabled and sys.platform == "linux"
         self.live: dict[tuple[str, ...], ProbeServer] = {}
-        self.disabled: set[tuple[str, ...]] = set()
+        self.with_dependencies = {
+            probe["modules"][-1]: tuple(probe["modules"])
+            for probe in plan["probes"]
+            if probe["recipe"] == "import"
+        }
+        self.to_come = collections.Counter(self.modules_of(probe) for probe in plan["probes"])
+
+    def modules_of(self, probe: dict[str, Any]) -> tuple[str, ...]:
+        """What a probe's process imports: its modules, each after the modules it depends on."""
+        modules: dict[str, None] = {}
+        for module in probe["modules"]:
+            modules.update(dict.fromkeys(self.with_dependencies.get(module, (module,))))
+        return tuple(modules)
 
     def pids(self) -> set[int]:
         return {server.pid for server in self.live.values()}
 
     def prepare(self, probe: dict[str, Any]) -> ProbeServer | None:
-        """A server for this probe's modules, started if need be; None: run it in a child of its own."""
-        key = tuple(probe["modules"])
-        if not self.enabled or probe["recipe"] == "import" or key in self.disabled:
-            return None
-        server = self.live.get(key)
+        """The server for this probe's modules, started if need be; None: run it in a child of its own
+        (servers are off, or no other probe to come imports the same modules)."""
+        modules = self.modules_of(probe)
+        server = self.live.get(modules)
         if server is not None and select.select([server.control], [], [], 0)[0]:
-            self.end(server)  # it has ended itself (or says so): its last probe changed its state
+            self.end(server)  # it has ended itself: its last probe failed or changed its state
             server = None
-        if server is None:
-            server = self._start(key, float(probe.get("time_limit", 5.0)))
-            if server is None:
-                self.disabled.add(key)
-                return None
-            self.live[key] = server
+        if server is None and self.enabled and self.to_come[modules] > 1:
+            server = self._start(modules)
         return server
 
-    def launch(self, server: ProbeServer, position: int, write_fd: int, log_fd: int) -> bool:
-        """Hand the probe at `position` to `server`; False if it does not take it."""
-        try:
+    def done(self, probe: dict[str, Any]) -> None:
+        """The probe is over (run or skipped): end its server if no probe to come needs it."""
+        modules = self.modules_of(probe)
+        self.to_come[modules] -= 1
+        if self.to_come[modules] <= 0 and modules in self.live:
+            self.end(self.live[modules])
+
+    def launch(self, server: ProbeServer, position: int, write_fd: int, log_fd: int) -> None:
+        """Hand the probe at `position` to `server`, without waiting: `took` says later whether it did
+        (a server that has just ended drops the message, and with it the probe's pipe: its end comes)."""
+        with contextlib.suppress(OSError):
             socket.send_fds(server.control, [POSITION.pack(position)], [write_fd, log_fd])
-            accepted = receive(server.control, 1, time.monotonic() + 2.0) == SERVER_ACCEPTED
+
+    def took(self, server: ProbeServer) -> bool:
+        """Whether `server` took its probe; asked once its result pipe has ended. A server says so
+        before it runs any of the probe's code, so by then the answer is there if it ever will be."""
+        try:
+            if not select.select([server.control], [], [], 0)[0]:
+                return False
+            return server.control.recv(1) == SERVER_ACCEPTED
         except OSError:
-            accepted = False
-        if not accepted:
-            self.end(server)
-        return accepted
+            return False
 
     def end(self, server: ProbeServer) -> None:
         """Stop using `server` and end it."""
@@ -472,7 +564,7 @@ class ProbeServers:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(server.pid, 0)
 
-    def forget_all(self) -> None:
+    def forget(self) -> None:
         """Forget every server (the caller ends every process); new ones start on demand."""
         for server in self.live.values():
             server.control.close()
@@ -482,7 +574,7 @@ class ProbeServers:
         for server in list(self.live.values()):
             self.end(server)
 
-    def _start(self, modules: tuple[str, ...], time_limit: float) -> ProbeServer | None:
+    def _start(self, modules: tuple[str, ...]) -> ProbeServer | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
@@ -496,22 +588,8 @@ class ProbeServers:
         theirs.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.setpgid(pid, pid)
-        server = ProbeServer(pid, ours, modules)
-        if receive(ours, 1, time.monotonic() + time_limit) == SERVER_READY:
-            return server
-        self.end(server)
-        return None
-
-
-def receive(channel: socket.socket, size: int, deadline: float) -> bytes:
-    """One message from `channel`, or b"" at its end or at the deadline."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0 or not select.select([channel], [], [], remaining)[0]:
-        return b""
-    try:
-        return channel.recv(size)
-    except OSError:
-        return b""
+        server = self.live[modules] = ProbeServer(pid, ours, modules)
+        return server
 
 
 # ----------------------------------------------------------------------------------------------- parent
@@ -637,17 +715,36 @@ def run_probe(
     servers: ProbeServers,
     emitter: Emitter,
 ) -> tuple[dict[str, Any], bytes]:
-    server = servers.prepare(probe)  # before the probe's descriptors exist: no server may hold them
+    """Run one probe in the probe server, or in a child of its own: its header and payload."""
+    for _ in range(2):  # a server that ended before it took the probe: once more, with a new one
+        server = servers.prepare(probe)  # before the probe's descriptors exist: no server may hold them
+        if server is None:
+            break
+        result = run_in_process(probe, inputs, plan, pkg_root, servers, server, emitter)
+        if result is not None:
+            return result
+    result = run_in_process(probe, inputs, plan, pkg_root, servers, None, emitter)
+    assert result is not None  # a child of our own always takes its probe
+    return result
+
+
+def run_in_process(
+    probe: dict[str, Any],
+    inputs: dict[str, np.ndarray],
+    plan: dict[str, Any],
+    pkg_root: Path,
+    servers: ProbeServers,
+    server: ProbeServer | None,
+    emitter: Emitter,
+) -> tuple[dict[str, Any], bytes] | None:
+    """Run the probe in `server`, or in a new child if None; None if the server did not take it."""
     log_fd = new_log()
     read_fd, write_fd = os.pipe()
-    if server is not None and not servers.launch(server, probe["position"], write_fd, log_fd):
-        server = servers.prepare(probe)  # it ended itself meanwhile: once more with a new one
-        if server is not None and not servers.launch(server, probe["position"], write_fd, log_fd):
-            server = None
     started = time.monotonic()
     deadline = started + float(probe.get("time_limit", 5.0))
     if server is not None:
         pid = server.pid
+        servers.launch(server, probe["position"], write_fd, log_fd)
     else:
         try:
             pid = os.fork()
@@ -662,15 +759,19 @@ def run_probe(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
     os.close(write_fd)
-    parsed, failure = None, None
+    parsed, failure, taken = None, None, True
     try:
         data, failure = read_until_eof(read_fd, deadline, emitter)
         parsed = None if failure else parse_child_result(data)
+        taken = server is None or servers.took(server)
         # A complete result needs no exit status; without one, the status says how the process ended.
-        status = None if failure or parsed else wait_exit(pid, deadline)
+        status = None if failure or parsed or not taken else wait_exit(pid, deadline)
     finally:
         os.close(read_fd)
-        end_probe_processes(pid, servers, server if parsed is None or failure else None)
+        end_probe_processes(pid, servers, server if parsed is None or failure or not taken else None)
+    if not taken:
+        os.close(log_fd)
+        return None
     header: dict[str, Any]
     if failure:
         header = {
@@ -704,7 +805,7 @@ def end_probe_processes(pid: int, servers: ProbeServers, failed_server: ProbeSer
             os.waitpid(pid, 0)
     reap_all()
     if os.getpid() == 1 and other_processes(servers.pids()):
-        servers.forget_all()
+        servers.forget()
         kill_strays()
 
 
@@ -737,12 +838,24 @@ class Baseline:
     places: tuple[Path, ...]  # scratch first; in a container, /tmp and /dev/shm too
     kept: frozenset[str]  # the runner's files, relative to scratch
     usage: tuple[tuple[int, int] | None, ...]
+    sweep_ipc: bool  # in a container whose IPC namespace can hold System V objects
 
 
 def take_baseline(scratch: Path) -> Baseline:
-    places = (scratch, Path("/tmp"), Path("/dev/shm")) if os.getpid() == 1 else (scratch,)
+    in_container = os.getpid() == 1
+    places = (scratch, Path("/tmp"), Path("/dev/shm")) if in_container else (scratch,)
     kept = frozenset(str(path.relative_to(scratch)) for path in scratch.rglob("*"))
-    return Baseline(places, kept, usage_of(places))
+    return Baseline(places, kept, usage_of(places), in_container and system_v_ipc_allowed())
+
+
+def system_v_ipc_allowed() -> bool:
+    """Whether the IPC namespace allows any segment, queue or semaphore set (the Docker sandbox sets
+    these limits to zero; only a privileged process could raise them again)."""
+    try:
+        limits = [Path("/proc/sys/kernel", name).read_text().split() for name in ("shmmni", "msgmni", "sem")]
+    except OSError:
+        return True
+    return any(value != "0" for values in limits for value in values)
 
 
 def usage_of(places: Collection[Path]) -> tuple[tuple[int, int] | None, ...]:
@@ -765,7 +878,7 @@ def remove_left_behind(baseline: Baseline) -> None:
     Runs when no student process is left; best effort, and it never fails the run. When no file system
     changed (free blocks and inodes as before), nothing was left and the walk is skipped.
     """
-    if os.getpid() == 1:
+    if baseline.sweep_ipc:
         remove_ipc_objects()
     if usage_of(baseline.places) == baseline.usage:
         return
@@ -974,9 +1087,8 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_ser
     build_package(job / "submission", scaffold, pkg_root, plan["package"])
     precompile(pkg_root)
     baseline = take_baseline(scratch)
-    emitter.emit(
-        recipes.READY_INDEX, b"", b""
-    )  # from here on, whatever fails is a probe's doing, not the sandbox's
+    # From here on, whatever fails is a probe's doing, not the sandbox's.
+    emitter.emit(recipes.READY_INDEX, b"", b"")
     import_failures: dict[str, dict[str, str]] = dict(plan.get("import_failures", {}))
     hanging = set(plan.get("hanging", []))
     probes = plan["probes"]
@@ -998,6 +1110,7 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_ser
                 inputs = probe_at(probe["position"])[1]
                 header, payload = run_probe(probe, inputs, plan, pkg_root, servers, emitter)
                 remove_left_behind(baseline)
+            servers.done(probe)
             record_failures(probe, header, import_failures, hanging)
             emitter.emit(index, json.dumps(header).encode(), payload)
     finally:

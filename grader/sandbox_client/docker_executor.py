@@ -115,6 +115,10 @@ def container_options(image: str, limits: ContainerLimits, owner: str | None = N
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": limits.pids,
+        # System V IPC objects outlive the processes that make them (and their memory is the
+        # container's): in the container's own IPC namespace, allow none at all.
+        "ipc_mode": "private",
+        "sysctls": {"kernel.shmmni": "0", "kernel.msgmni": "0", "kernel.sem": "0 0 0 0"},
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # equal: no swap
         "nano_cpus": int(limits.cpus * 1e9),

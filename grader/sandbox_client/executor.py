@@ -172,8 +172,9 @@ class LocalProcessExecutor(RestartingExecutor):
 
     name = "process"
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, use_servers: bool = True) -> None:
         self.python = python
+        self.use_servers = use_servers  # False: every probe in a new process (see sandbox/runner.py)
 
     def description(self) -> dict[str, str]:
         return {"executor": self.name, "python": self.python}
@@ -206,6 +207,7 @@ class LocalProcessExecutor(RestartingExecutor):
             str(out),
             "--scratch",
             str(scratch),
+            *([] if self.use_servers else ["--no-servers"]),
         ]
         try:
             process = subprocess.Popen(
