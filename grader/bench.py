@@ -67,11 +67,18 @@ def local_rows(submission: Submission, runs: int) -> tuple[list[tuple[str, float
         for _ in range(runs)
     )
     grading = [timed(grade_once, submission, LocalProcessExecutor(), seed) for seed in range(runs)]
+    plain = LocalProcessExecutor(use_servers=False)
+    without_servers = statistics.median(timed(grade_once, submission, plain, seed) for seed in range(runs))
     by_recipe = [seconds_by_recipe(submission, seed) for seed in range(runs)]
     median = statistics.median(grading)
     rows: list[tuple[str, float, float | None]] = [
         ("local floor: python -I -c 'import numpy'", floor, 1.0),
         ("local: grade one full submission", median, median / floor),
+        (
+            "local, a new process per probe (no probe servers): grade one",
+            without_servers,
+            without_servers / floor,
+        ),
     ]
     for recipe in sorted({name for run in by_recipe for name in run}):
         rows.append(
@@ -116,11 +123,20 @@ def docker_rows(
                     workers.map(lambda s: grade_once(submission, pooled, s), range(throughput_count))
                 )
             )
+    plain_options = container_options(image, ContainerLimits(), use_servers=False)
+    with ContainerPool(client, plain_options, size=2) as pool:
+        plain = DockerExecutor(client, image, pool=pool, use_servers=False)
+        without_servers = []
+        for seed in range(runs):
+            pool.wait_until_full()
+            without_servers.append(timed(grade_once, submission, plain, seed))
     warm_median = statistics.median(warm)
+    plain_median = statistics.median(without_servers)
     rows: list[tuple[str, float, float | None]] = [
         ("docker floor: docker run --rm --network none <image> python3 -c 'import numpy'", floor, 1.0),
         ("docker, fresh container per submission: grade one", fresh_median, fresh_median / floor),
         ("docker, pool of 2 pre-started containers: grade one", warm_median, warm_median / floor),
+        ("docker, pool of 2, a new process per probe (no probe servers)", plain_median, plain_median / floor),
     ]
     rate = throughput_count / elapsed * 60
     return rows, (

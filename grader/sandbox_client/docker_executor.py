@@ -91,8 +91,11 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def container_options(image: str, limits: ContainerLimits, owner: str | None = None) -> dict[str, Any]:
-    """Keyword arguments of `client.containers.create` for one sandbox container."""
+def container_options(
+    image: str, limits: ContainerLimits, owner: str | None = None, use_servers: bool = True
+) -> dict[str, Any]:
+    """Keyword arguments of `client.containers.create` for one sandbox container (`use_servers`: the
+    runner's probe servers; without them every probe has a new process, which is slower)."""
     tmpfs_flags = "mode=1777,nosuid,nodev,noexec"
     options: dict[str, Any] = {
         "image": image,
@@ -104,6 +107,7 @@ def container_options(image: str, limits: ContainerLimits, owner: str | None = N
             "--stream",
             "--scratch",
             "/scratch",
+            *([] if use_servers else ["--no-servers"]),
         ],
         "user": "65534:65534",
         "network_mode": "none",
@@ -200,11 +204,12 @@ class DockerExecutor(RestartingExecutor):
         limits: ContainerLimits | None = None,
         pool: ContainerPool | None = None,
         owner: str | None = None,
+        use_servers: bool = True,
     ) -> None:
         self.client = client
         self.image = image
         self.limits = limits or ContainerLimits()
-        self.options = container_options(image, self.limits, owner)
+        self.options = container_options(image, self.limits, owner, use_servers)
         self.pool = pool  # pre-started containers made with the same options, or None: start one per attempt
 
     def description(self) -> dict[str, str]:
