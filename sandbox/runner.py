@@ -1,10 +1,12 @@
 """The sandbox's evaluator: run a plan's probes on the student's code and write raw outputs, nothing more.
 
 It never sees the reference, expected values, thresholds or points; every judgement is made outside,
-after it has finished. Each probe runs in a fresh child process with its own time limit, so a probe that
-hangs or crashes fails alone. Standard library and numpy only.
+after it has finished. Each probe runs in a child process with its own limits, so a probe that hangs or
+crashes fails alone; a child may take several probes of the same modules while each leaves it as the
+import did (see "probe servers"). Standard library and numpy only.
 
 usage: python -I runner.py (--job DIR | --stdin) (--out DIR | --stream) --scratch DIR [--scaffold DIR]
+                           [--no-servers]
   the job is plan.json, inputs.npz and submission/<graded files>, as a folder or a tar on stdin;
   results go to OUT/p<index>.{json,npz}, or as frames on stdout (the Docker sandbox).
 """
