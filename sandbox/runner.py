@@ -566,6 +566,12 @@ class ProbeServers:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(server.pid, 0)
 
+    def ended(self, pids: set[int]) -> None:
+        """Forget the servers that have ended and been reaped: their pids may belong to others soon."""
+        for server in [server for server in self.live.values() if server.pid in pids]:
+            del self.live[server.modules]
+            server.control.close()
+
     def forget(self) -> None:
         """Forget every server (the caller ends every process); new ones start on demand."""
         for server in self.live.values():
@@ -622,15 +628,18 @@ def kill_strays(grace: float = 5.0) -> None:
             time.sleep(0.0002)  # a killed process is gone within microseconds; do not idle a millisecond
 
 
-def reap_all() -> None:
-    """Collect every finished child, including orphans handed to us when we are the container's PID 1."""
+def reap_all() -> set[int]:
+    """Collect every finished child, including orphans handed to us when we are the container's PID 1;
+    the pids collected (free for the kernel to give again)."""
+    reaped: set[int] = set()
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return reaped
         if pid == 0:
-            return
+            return reaped
+        reaped.add(pid)
 
 
 def read_until_eof(read_fd: int, deadline: float, emitter: Emitter) -> tuple[bytes, str | None]:
@@ -805,7 +814,7 @@ def end_probe_processes(pid: int, servers: ProbeServers, failed_server: ProbeSer
         kill_group(pid)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-    reap_all()
+    servers.ended(reap_all())
     if os.getpid() == 1 and other_processes(servers.pids()):
         servers.forget()
         kill_strays()
