@@ -22,6 +22,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import io
+import itertools
 import json
 import os
 import py_compile
@@ -39,7 +40,7 @@ import traceback
 import types
 import warnings
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -296,34 +297,48 @@ MAX_GROWTH_PAGES = (64 << 20) // resource.getpagesize()  # memory a probe may le
 SMALL_ARRAY_BYTES = 1 << 16  # module-level arrays up to this size are compared by content
 
 
-def value_state(value: Any) -> Any:
-    """What changing `value` in place would change: sizes of containers, the bindings inside a dict,
-    the content of a small array, the attributes and mutable defaults of a function."""
-    if isinstance(value, dict):
-        return len(value), hash(tuple((key, id(item)) for key, item in list(value.items())[:1000]))
-    if isinstance(value, (list, set, bytearray)):
-        return len(value)
-    if isinstance(value, np.ndarray):
-        return value.tobytes() if value.nbytes <= SMALL_ARRAY_BYTES else value.shape
-    if isinstance(value, types.FunctionType):
-        defaults = value.__defaults__ or ()
-        return len(value.__dict__), tuple(value_state(default) for default in defaults)
-    return None
+@dataclass
+class ProcessState:
+    """A process's state, in two parts compared without running any of the student's code: `plain`
+    holds only values the runner builds itself (ints, strings, bytes and tuples of them), compared with
+    ==; `objects` holds everything else, compared one by one by identity (holding them here keeps their
+    ids from being reused by new objects)."""
 
+    plain: list[Any] = field(default_factory=list)
+    objects: list[object] = field(default_factory=list)
 
-def bindings(namespace: Any) -> dict[str, int]:
-    """Which object each name of a namespace is bound to."""
-    return {name: id(value) for name, value in list(vars(namespace).items())}
+    def same_as(self, other: ProcessState) -> bool:
+        return (
+            len(self.objects) == len(other.objects)
+            and self.plain == other.plain
+            and all(mine is theirs for mine, theirs in zip(self.objects, other.objects, strict=True))
+        )
 
+    def add_namespace(self, namespace: dict[Any, Any]) -> None:
+        self.plain.append(len(namespace))
+        self.objects.extend(itertools.chain.from_iterable(list(namespace.items())))
 
-def values_state(namespaces: list[Any]) -> dict[int, Any]:
-    """The in-place state of every value bound in the namespaces, once per object."""
-    states: dict[int, Any] = {}
-    for namespace in namespaces:
-        for value in list(vars(namespace).values()):
-            if id(value) not in states:
-                states[id(value)] = value_state(value)
-    return states
+    def add_in_place_state(self, value: Any, depth: int = 1) -> None:
+        """What changing a value in place would change, for the plain types of Python and numpy (exact
+        types only: a subclass's methods are the student's): the entries of a dict or list, the size of
+        a set, the content of a small array, the attributes and defaults of a function."""
+        kind = type(value)
+        if kind is dict:
+            self.plain.append(dict.__len__(value))
+            self.objects.extend(itertools.chain.from_iterable(itertools.islice(dict.items(value), 1000)))
+        elif kind is list:
+            self.plain.append(list.__len__(value))
+            self.objects.extend(list.__getitem__(value, slice(0, 1000)))
+        elif kind in (set, bytearray):
+            self.plain.append(len(value))
+        elif kind is np.ndarray:
+            self.plain.append(value.tobytes() if value.nbytes <= SMALL_ARRAY_BYTES else value.shape)
+        elif kind is types.FunctionType:
+            self.objects += [value.__defaults__, value.__kwdefaults__]
+            self.add_namespace(value.__dict__)
+            if depth:
+                for default in value.__defaults__ or ():
+                    self.add_in_place_state(default, depth - 1)
 
 
 def open_descriptors() -> set[int]:
@@ -341,7 +356,7 @@ def child_processes() -> str:
         return ""
 
 
-def process_state(watched: list[Any], student: list[Any], probe_fds: Collection[int] = ()) -> tuple[Any, ...]:
+def process_state(watched: list[Any], student: list[Any], probe_fds: Collection[int] = ()) -> ProcessState:
     """What a probe must leave as it found it for the next probe to run as if in a fresh process:
     threads, child processes, descriptors, signal handlers and timers, limits, umask, working
     directory, environment, numpy's error handling, warning filters, the import system, the namespaces
@@ -349,29 +364,29 @@ def process_state(watched: list[Any], student: list[Any], probe_fds: Collection[
     state of their values."""
     umask = os.umask(0o022)
     os.umask(umask)
-    return (
+    state = ProcessState()
+    state.plain += [
         len(os.listdir("/proc/self/task")),
         child_processes(),
-        open_descriptors() - set(probe_fds),
-        tuple(signal.getsignal(number) for number in WATCHED_SIGNALS),
-        tuple(signal.getitimer(timer) for timer in TIMERS),
-        tuple(resource.getrlimit(limit) for limit in WATCHED_LIMITS),
+        sorted(open_descriptors() - set(probe_fds)),
+        [signal.getitimer(timer) for timer in TIMERS],
+        [resource.getrlimit(limit) for limit in WATCHED_LIMITS],
         umask,
         os.getcwd(),
-        dict(os.environ),
-        tuple(sorted(np.geterr().items())),
-        list(warnings.filters),
-        (sys.getrecursionlimit(), sys.gettrace(), sys.getprofile(), gc.isenabled(), gc.get_threshold()),
-        [id(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)],
-        list(sys.path),
-        [id(finder) for finder in sys.meta_path],
-        len(sys.modules),
-        # numpy's, the runner's...: copies, compared entry by entry (an unchanged entry by identity).
-        [dict(vars(namespace)) for namespace in watched],
-        # The student's own objects decide what == means for them: compare identities instead.
-        [bindings(namespace) for namespace in student],
-        values_state(student),
-    )
+        dict(os.environ),  # keys and values are always plain strings
+        sorted(np.geterr().items()),
+        (sys.getrecursionlimit(), gc.isenabled(), gc.get_threshold()),
+        (len(sys.path), len(sys.meta_path), len(warnings.filters), len(sys.modules)),
+    ]
+    state.objects += [signal.getsignal(number) for number in WATCHED_SIGNALS]
+    state.objects += [sys.gettrace(), sys.getprofile(), sys.stdin, sys.stdout, sys.stderr]
+    state.objects += [*sys.path, *sys.meta_path, *warnings.filters]
+    for namespace in (*watched, *student):
+        state.add_namespace(namespace.__dict__)
+    for namespace in student:
+        for value in list(namespace.__dict__.values()):
+            state.add_in_place_state(value)
+    return state
 
 
 def resident_pages() -> int:
@@ -379,13 +394,14 @@ def resident_pages() -> int:
         return int(statm.read().split()[1])
 
 
-def student_namespaces(package: str) -> list[Any]:
-    """Every module of the student's package, and every class defined in them."""
+def plain_namespaces(package: str) -> list[Any]:
+    """Every module of the student's package and every class defined in them, of the plain types only
+    (module and type: reading another kind's namespace could run the student's code)."""
     namespaces: list[Any] = []
     for name, module in list(sys.modules.items()):
-        if name == package or name.startswith(package + "."):
+        if type(module) is types.ModuleType and (name == package or name.startswith(package + ".")):
             namespaces.append(module)
-            namespaces += [value for value in vars(module).values() if isinstance(value, type)]
+            namespaces += [value for value in module.__dict__.values() if type(value) is type]
     return namespaces
 
 
@@ -398,16 +414,13 @@ class Snapshot:
     random_state: Any
     watched: list[Any]
     student: list[Any]
-    state: tuple[Any, ...]
+    state: ProcessState
     memory: int
 
     def unchanged(self) -> bool:
-        if self.state[0] != 1:
+        if self.state.plain[0] != 1:
             return False  # a thread of the import's would have run beside every probe: no reuse
-        try:
-            same = process_state(self.watched, self.student) == self.state
-        except Exception:  # an entry replaced by something whose == fails (an array, say)
-            return False
+        same = process_state(self.watched, self.student).same_as(self.state)
         return same and resident_pages() <= self.memory + MAX_GROWTH_PAGES
 
 
@@ -419,7 +432,7 @@ def import_and_snapshot(plan: dict[str, Any], modules: list[str], pkg_root: Path
         stream.flush()
     printed = os.pread(1, LOG_TAIL_BYTES, max(0, os.fstat(1).st_size - LOG_TAIL_BYTES))
     watched = [np, np.random, np.linalg, builtins, sys, recipes, sys.modules["__main__"]]
-    student = student_namespaces(plan["package"])
+    student = plain_namespaces(plan["package"])
     state = process_state(watched, student, probe_fds=(write_fd,))
     return Snapshot(imported, printed, np.random.get_state(), watched, student, state, resident_pages())
 

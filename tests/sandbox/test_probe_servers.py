@@ -37,6 +37,7 @@ from tests.sandbox.test_runner_protocol import (
     assert_ok,
     layer_probe,
     momentum_probe,
+    relu_probe,
 )
 
 # A student module whose dirty_forward makes one change to its process ({change}) and whose witness_forward
@@ -62,6 +63,20 @@ big = np.zeros(1 << 14)
 
 class Layer:
     scale = 1.0
+
+
+class Liar:  # calls like `real`, and claims to equal anything
+
+    def __init__(self, real):
+        self.real = real
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __call__(self, *args, **kwargs):
+        return self.real(*args, **kwargs)
 
 
 def remember(value, memo=[]):
@@ -145,6 +160,13 @@ CHANGES = {
     "module added to sys.modules": ("sys.modules['stash'] = sys", "'stash' in sys.modules"),
     "umask changed": ("os.umask(0o077)", "current_umask()"),
     "child process left running": ("leave_a_child()", "children()"),
+    # Objects that claim to equal anything: the check compares identities, never asks them.
+    "numpy function replaced by a liar": ("np.maximum = Liar(np.minimum)", "np.maximum(0.0, 1.0)"),
+    "signal handler that lies": (
+        "signal.signal(signal.SIGUSR1, Liar(lambda *a: None))",
+        "signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL",
+    ),
+    "module dict value replaced by a liar": ("settings['eps'] = Liar(None)", "type(settings['eps']) is Liar"),
 }
 
 # Changes the servers do not notice: in-place changes deeper than the values of a student module's
@@ -295,7 +317,7 @@ def run_in_process(
     plan = build_plan(list(probes.items()), package="cs231n", package_aliases=(), limits=LIMITS)
     job, out, scratch = tmp_path / "job", tmp_path / "out", tmp_path / "scratch"
     for folder in (job, out, scratch):
-        folder.mkdir()
+        folder.mkdir(parents=True)
     write_job(job, plan, files)
     runner.run_plan(job, scratch, runner.HERE / "scaffold", runner.FileEmitter(out), use_servers=True)
     outcomes: dict[str, ProbeOutcome] = {}
@@ -318,7 +340,8 @@ def test_with_the_state_check_weakened_the_witness_sees_the_change(
 ) -> None:
     if weakened:
         # One thread, and nothing else: every probe leaves the process "as it found it", whatever it kept.
-        monkeypatch.setattr(runner, "process_state", lambda *args, **kwargs: (1,))
+        weak = runner.ProcessState(plain=[1])
+        monkeypatch.setattr(runner, "process_state", lambda *args, **kwargs: weak)
         monkeypatch.setattr(runner, "MAX_GROWTH_PAGES", 1 << 60)
 
     outcomes = run_in_process(
@@ -330,6 +353,68 @@ def test_with_the_state_check_weakened_the_witness_sees_the_change(
     after, after_pid = seen_and_pid(outcomes["after"])
     assert (after == dirty != fresh) == weakened
     assert (after_pid == dirty_pid) == weakened
+
+
+# An object that notes in a file every time the runner's side asks anything of it (compares, hashes,
+# measures or tests it), put where the server's state check looks, in place of existing values: in
+# numpy's namespace and in a module-level dict.
+SPY = """
+
+class Spy:
+    def _seen(self, *args):
+        with open({marker!r}, "a") as note:
+            note.write("asked\\n")
+        return NotImplemented
+
+    __eq__ = __ne__ = _seen
+
+    def __hash__(self):
+        self._seen()
+        return 1
+
+    def __len__(self):
+        self._seen()
+        return 1
+
+    def __bool__(self):
+        self._seen()
+        return True
+
+
+def spy_forward(x):
+    np.e = Spy()
+    settings["eps"] = Spy()
+    return np.maximum(0, x), x
+"""
+
+
+def spied_layers(marker: Path) -> bytes:
+    return stateful("pass", "0") + SPY.format(marker=str(marker)).encode()
+
+
+def spy_probes() -> dict[str, Probe]:
+    return {"spy": layer_probe("spy_forward"), "relu": layer_probe("pid_forward"), "last": relu_probe()}
+
+
+@pytest.mark.parametrize("weakened", [True, False])
+def test_the_state_check_runs_none_of_the_students_code(
+    runner: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, weakened: bool
+) -> None:
+    marker = tmp_path / "asked"
+    if weakened:  # compare objects with ==, which lets them answer
+        monkeypatch.setattr(
+            runner.ProcessState,
+            "same_as",
+            lambda self, other: self.plain == other.plain and self.objects == other.objects,
+        )
+    files = {"layers.py": spied_layers(marker) + LAYERS.split(b"\n", 1)[1]}
+
+    outcomes = run_in_process(runner, spy_probes(), files, tmp_path / "run")
+
+    assert marker.exists() == weakened
+    assert_ok(outcomes["spy"])
+    assert_ok(outcomes["last"])
+    assert_exact(outcomes["last"].arrays["out"], np.maximum(0, X))
 
 
 # ----------------------------------------------------------------------------------- failing probes
