@@ -24,6 +24,7 @@ import importlib.util
 import io
 import itertools
 import json
+import operator
 import os
 import py_compile
 import resource
@@ -311,7 +312,7 @@ class ProcessState:
         return (
             len(self.objects) == len(other.objects)
             and self.plain == other.plain
-            and all(mine is theirs for mine, theirs in zip(self.objects, other.objects, strict=True))
+            and all(map(operator.is_, self.objects, other.objects))
         )
 
     def add_namespace(self, namespace: dict[Any, Any]) -> None:
@@ -335,8 +336,11 @@ class ProcessState:
             self.plain.append(value.tobytes() if value.nbytes <= SMALL_ARRAY_BYTES else value.shape)
         elif kind is types.FunctionType:
             self.objects += [value.__defaults__, value.__kwdefaults__]
-            self.add_namespace(value.__dict__)
-            if depth:
+            if value.__dict__:
+                self.add_namespace(value.__dict__)
+            else:
+                self.plain.append(0)
+            if depth and value.__defaults__:
                 for default in value.__defaults__ or ():
                     self.add_in_place_state(default, depth - 1)
 
