@@ -24,6 +24,7 @@ import importlib.util
 import io
 import itertools
 import json
+import math
 import operator
 import os
 import py_compile
@@ -376,6 +377,7 @@ def process_state(watched: list[Any], student: list[Any], probe_fds: Collection[
         [signal.getitimer(timer) for timer in TIMERS],
         [resource.getrlimit(limit) for limit in WATCHED_LIMITS],
         umask,
+        (os.getpgid(0), os.getsid(0)),
         os.getcwd(),
         dict(os.environ),  # keys and values are always plain strings
         sorted(np.geterr().items()),
@@ -393,9 +395,11 @@ def process_state(watched: list[Any], student: list[Any], probe_fds: Collection[
     return state
 
 
-def resident_pages() -> int:
+def memory_pages() -> tuple[int, int]:
+    """The address space and the resident memory of this process, in pages."""
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1])
+        size, resident = statm.read().split()[:2]
+    return int(size), int(resident)
 
 
 def plain_namespaces(package: str) -> list[Any]:
@@ -413,32 +417,40 @@ def plain_namespaces(package: str) -> list[Any]:
 class Snapshot:
     """A server's state right after its import: what every later probe must find again."""
 
-    imported: types.SimpleNamespace
     printed: bytes  # what the import printed, which belongs to every probe's output
     random_state: Any
     watched: list[Any]
     student: list[Any]
     state: ProcessState
-    memory: int
+    memory: tuple[int, int]
 
-    def unchanged(self) -> bool:
+    def unchanged(self, probe_fds: Collection[int]) -> bool:
+        """Whether the process is as the import left it (but for this probe's descriptors)."""
         if self.state.plain[0] != 1:
             return False  # a thread of the import's would have run beside every probe: no reuse
-        same = process_state(self.watched, self.student).same_as(self.state)
-        return same and resident_pages() <= self.memory + MAX_GROWTH_PAGES
+        gc.collect()  # finalizers of the probe's garbage run now, before the check, not in a later probe
+        if not process_state(self.watched, self.student, probe_fds).same_as(self.state):
+            return False
+        return all(
+            now <= then + MAX_GROWTH_PAGES for now, then in zip(memory_pages(), self.memory, strict=True)
+        )
 
 
-def import_and_snapshot(plan: dict[str, Any], modules: list[str], pkg_root: Path, write_fd: int) -> Snapshot:
-    """Import the modules, as a child does for its probe, and record the state they leave (but for the
-    probe's result pipe, open until its result is sent)."""
-    imported = import_modules(plan["package"], modules, pkg_root)
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    printed = os.pread(1, LOG_TAIL_BYTES, max(0, os.fstat(1).st_size - LOG_TAIL_BYTES))
-    watched = [np, np.random, np.linalg, builtins, sys, recipes, sys.modules["__main__"]]
-    student = plain_namespaces(plan["package"])
-    state = process_state(watched, student, probe_fds=(write_fd,))
-    return Snapshot(imported, printed, np.random.get_state(), watched, student, state, resident_pages())
+def take_snapshot(package: str, probe_fds: Collection[int], output_fd: int) -> Snapshot | None:
+    """The state the import left, or None if it cannot be taken (then the server serves no more; the
+    probe itself is not concerned: a child of its own would not have taken one)."""
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        printed = os.pread(output_fd, LOG_TAIL_BYTES, max(0, os.fstat(output_fd).st_size - LOG_TAIL_BYTES))
+        watched = [np, np.random, np.linalg, np.lib, math, builtins, sys, recipes, sys.modules["__main__"]]
+        student = plain_namespaces(package)
+        gc.collect()
+        state = process_state(watched, student, probe_fds)
+        return Snapshot(printed, np.random.get_state(), watched, student, state, memory_pages())
+    except Exception:
+        return None
 
 
 def server_main(
@@ -448,17 +460,23 @@ def server_main(
     pkg_root: Path,
     probe_at: Callable[[int], tuple[dict[str, Any], dict[str, np.ndarray]]],
 ) -> NoReturn:
-    """Runs in a child forked from the runner: take probes until one changes the process or fails."""
+    """Runs in a child forked from the runner: take probes until one changes the process or fails.
+
+    Whether the server takes another probe is decided before the result is sent (and sent with it,
+    as "reuse"), so that the runner can end a server that will not serve again before it looks for
+    processes a probe left behind."""
+    imported: types.SimpleNamespace | None = None
     snapshot: Snapshot | None = None
 
-    def modules_of_first_probe() -> types.SimpleNamespace:
-        nonlocal snapshot
-        snapshot = import_and_snapshot(plan, modules, pkg_root, write_fd)
-        return snapshot.imported
+    def import_for_first_probe() -> types.SimpleNamespace:
+        nonlocal imported, snapshot
+        imported = import_modules(plan["package"], modules, pkg_root)
+        snapshot = take_snapshot(plan["package"], (write_fd, output_copy), output_copy)
+        return imported
 
     def modules_imported_before() -> types.SimpleNamespace:
-        assert snapshot is not None
-        return snapshot.imported
+        assert imported is not None
+        return imported
 
     try:
         enter_child(plan, pkg_root, keep=(control.fileno(),))
@@ -472,19 +490,28 @@ def server_main(
                 os._exit(0)  # the runner closed the channel
             write_fd, log_fd = fds
             control.send(SERVER_ACCEPTED)
+            output_copy = os.dup(log_fd)  # ours, to read what the import printed, whatever fd 1 becomes
             redirect_output(log_fd)
             probe, inputs = probe_at(POSITION.unpack(message)[0])
-            if snapshot is None:
-                header, payload = probe_result(probe, inputs, pkg_root, modules_of_first_probe)
+            if imported is None:
+                header, payload = probe_result(probe, inputs, pkg_root, import_for_first_probe)
             else:
-                if snapshot.printed:
-                    os.write(1, snapshot.printed)
-                np.random.set_state(snapshot.random_state)  # as a fresh process would find it
+                if snapshot is not None and snapshot.printed:
+                    os.write(output_copy, snapshot.printed)
+                if snapshot is not None:
+                    np.random.set_state(snapshot.random_state)  # as a fresh process would find it
                 header, payload = probe_result(probe, inputs, pkg_root, modules_imported_before)
+            reuse = (
+                header["status"] == "ok"
+                and snapshot is not None
+                and snapshot.unchanged((write_fd, output_copy))
+            )
+            header["reuse"] = reuse
             write_result(write_fd, header, payload)
             os.close(write_fd)
+            os.close(output_copy)
             silence_output()
-            if header["status"] != "ok" or snapshot is None or not snapshot.unchanged():
+            if not reuse:
                 os._exit(0)
         except BaseException:
             os._exit(0)
@@ -621,8 +648,10 @@ class ProbeServers:
 
 
 def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    """Kill the process `pid` and its process group (it may have left the group: kill it by pid too)."""
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
 
 
 def kill_strays(grace: float = 5.0) -> None:
@@ -732,6 +761,8 @@ def clean_child_header(header: dict[str, Any]) -> dict[str, Any]:
     }
     if "exception" in header:
         cleaned["exception"] = sanitize(str(header["exception"]), 100)
+    if header.get("reuse") is True:
+        cleaned["reuse"] = True  # a server's own verdict; the runner takes it out before emitting
     return cleaned
 
 
@@ -787,16 +818,18 @@ def run_in_process(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
     os.close(write_fd)
-    parsed, failure, taken = None, None, True
+    parsed, failure, taken, reuse = None, None, True, False
     try:
         data, failure = read_until_eof(read_fd, deadline, emitter)
         parsed = None if failure else parse_child_result(data)
+        reuse = parsed is not None and parsed[0].pop("reuse", False) is True
         taken = server is None or servers.took(server)
         # A complete result needs no exit status; without one, the status says how the process ended.
         status = None if failure or parsed or not taken else wait_exit(pid, deadline)
     finally:
         os.close(read_fd)
-        end_probe_processes(pid, servers, server if parsed is None or failure or not taken else None)
+        # A server that will not serve again ends now, before the look for processes left behind.
+        end_probe_processes(pid, servers, None if server is None or (reuse and taken) else server)
     if not taken:
         os.close(log_fd)
         return None
@@ -861,11 +894,10 @@ def read_log_tail(fd: int) -> str:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The writable file systems before any probe ran: the runner's own files and how full each one was."""
+    """The writable file systems before any probe ran: the runner's own files."""
 
     places: tuple[Path, ...]  # scratch first; in a container, /tmp and /dev/shm too
     kept: frozenset[str]  # the runner's files, relative to scratch
-    usage: tuple[tuple[int, int] | None, ...]
     sweep_ipc: bool  # in a container whose IPC namespace can hold System V objects
 
 
@@ -873,7 +905,7 @@ def take_baseline(scratch: Path) -> Baseline:
     in_container = os.getpid() == 1
     places = (scratch, Path("/tmp"), Path("/dev/shm")) if in_container else (scratch,)
     kept = frozenset(str(path.relative_to(scratch)) for path in scratch.rglob("*"))
-    return Baseline(places, kept, usage_of(places), in_container and system_v_ipc_allowed())
+    return Baseline(places, kept, in_container and system_v_ipc_allowed())
 
 
 def system_v_ipc_allowed() -> bool:
@@ -886,30 +918,15 @@ def system_v_ipc_allowed() -> bool:
     return any(value != "0" for values in limits for value in values)
 
 
-def usage_of(places: Collection[Path]) -> tuple[tuple[int, int] | None, ...]:
-    """Free blocks and free inodes of each file system: any file made, grown or removed changes them."""
-    usage: list[tuple[int, int] | None] = []
-    for place in places:
-        try:
-            stats = os.statvfs(place)
-        except OSError:
-            usage.append(None)
-            continue
-        usage.append((stats.f_bfree, stats.f_ffree))
-    return tuple(usage)
-
-
-def remove_left_behind(baseline: Baseline) -> None:
+def remove_left_behind(baseline: Baseline) -> bool:
     """Delete what a probe's code left on the writable file systems (all but the runner's files), so that
-    no full disk or planted file reaches a later probe.
+    no full disk or planted file reaches a later probe; whether there was anything to delete.
 
-    Runs when no student process is left; best effort, and it never fails the run. When no file system
-    changed (free blocks and inodes as before), nothing was left and the walk is skipped.
+    Runs when no student process is left; best effort, and it never fails the run.
     """
     if baseline.sweep_ipc:
         remove_ipc_objects()
-    if usage_of(baseline.places) == baseline.usage:
-        return
+    removed = False
     for folder in baseline.places:
         kept = baseline.kept if folder == baseline.places[0] else frozenset()
         pending = [(str(folder), "")]
@@ -920,8 +937,10 @@ def remove_left_behind(baseline: Baseline) -> None:
                     name = relative + entry.name
                     if name not in kept:
                         remove_tree(entry.path)
+                        removed = True
                     elif entry.is_dir(follow_symlinks=False):
                         pending.append((entry.path, name + "/"))
+    return removed
 
 
 def remove_ipc_objects() -> None:
@@ -1137,7 +1156,8 @@ def run_plan(job: Path, scratch: Path, scaffold: Path, emitter: Emitter, use_ser
             if header is None:
                 inputs = probe_at(probe["position"])[1]
                 header, payload = run_probe(probe, inputs, plan, pkg_root, servers, emitter)
-                remove_left_behind(baseline)
+                if remove_left_behind(baseline):
+                    servers.close()  # their import may have made those files, and would not again
             servers.done(probe)
             record_failures(probe, header, import_failures, hanging)
             emitter.emit(index, json.dumps(header).encode(), payload)

@@ -122,7 +122,12 @@ def container_options(
         # System V IPC objects outlive the processes that make them (and their memory is the
         # container's): in the container's own IPC namespace, allow none at all.
         "ipc_mode": "private",
-        "sysctls": {"kernel.shmmni": "0", "kernel.msgmni": "0", "kernel.sem": "0 0 0 0"},
+        "sysctls": {
+            "kernel.shmmni": "0",
+            "kernel.msgmni": "0",
+            "kernel.sem": "0 0 0 0",
+            "fs.mqueue.queues_max": "0",  # POSIX message queues outlive their makers too
+        },
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # equal: no swap
         "nano_cpus": int(limits.cpus * 1e9),
@@ -226,7 +231,10 @@ class DockerExecutor(RestartingExecutor):
         finally:
             # Not a daemon: the interpreter waits for it at exit, so the container goes even then.
             removal = threading.Thread(target=self._retire, args=(started,), name="sandbox-removal")
-            removal.start()
+            try:
+                removal.start()
+            except RuntimeError:  # no thread to be had: remove it here and now
+                self._retire(started)
         # The stream has ended and is all in memory: check its frames while the container goes, but
         # return (and let anything be judged) only once it is gone.
         outcomes, ready = parse_frames(reader.stdout, known)

@@ -47,7 +47,12 @@ def test_container_is_locked_down(
         assert host["SecurityOpt"] == ["no-new-privileges"]
         assert host["PidsLimit"] == limits.pids
         assert host["IpcMode"] == "private"
-        assert host["Sysctls"] == {"kernel.shmmni": "0", "kernel.msgmni": "0", "kernel.sem": "0 0 0 0"}
+        assert host["Sysctls"] == {
+            "kernel.shmmni": "0",
+            "kernel.msgmni": "0",
+            "kernel.sem": "0 0 0 0",
+            "fs.mqueue.queues_max": "0",
+        }
         assert host["Memory"] == host["MemorySwap"] == limits.memory_bytes
         assert host["NanoCpus"] == int(limits.cpus * 1e9)
         assert {u["Name"] for u in host["Ulimits"]} == {"nofile", "fsize", "core"}

@@ -546,3 +546,75 @@ def test_without_the_rng_reset_the_dropout_outcomes_would_differ(
     differing = differing_probes(buggy.CORRECT_COURSE, LocalProcessExecutor())
 
     assert differing and all("dropout" in probe_id for probe_id in differing)
+
+
+# ------------------------------------------------------------------- found by review: each was a defect
+
+
+def test_an_import_that_replaces_stdout_costs_nothing() -> None:
+    """Taking a server's snapshot must never fail the probe: a plain child would not have taken one."""
+    tee = b"import sys\n\n\nclass Tee:\n    def __init__(self):\n        self.terminal = sys.stdout\n\n"
+    tee += b"    def write(self, text):\n        self.terminal.write(text)\n\n\nsys.stdout = Tee()\n"
+    probes = {"relu": relu_probe(), "relu_again": relu_probe(), "pid": layer_probe("pid_forward")}
+    files = {"layers.py": tee + stateful("pass", "0") + LAYERS.split(b"\n", 1)[1]}
+
+    with_servers, without = run(probes, files), run(probes, files, use_servers=False)
+
+    for outcomes in (with_servers, without):
+        assert_ok(outcomes["import.layers"])
+        for name in ("relu", "relu_again"):
+            assert_ok(outcomes[name])
+            assert_exact(outcomes[name].arrays["out"], np.maximum(0, X))
+
+
+def test_files_the_import_writes_are_there_for_every_probe() -> None:
+    """What the import wrote is removed after a probe like anything else left behind; the servers
+    whose import made it end with it, and the next import makes it again."""
+    layers = stateful("pass", "0") + LAYERS.split(b"\n", 1)[1]
+    layers = layers.replace(b"counter = 0\n", b'counter = 0\nnp.save("table.npy", np.ones(1))\n', 1)
+    layers += b'\n\ndef table_forward(x):\n    return np.maximum(0, x) + np.load("table.npy")[0], x\n'
+    probes = {f"table{i}": layer_probe("table_forward") for i in range(3)}
+
+    outcomes = run(probes, {"layers.py": layers})
+
+    for i in range(3):
+        assert_ok(outcomes[f"table{i}"])
+        assert_exact(outcomes[f"table{i}"].arrays["out"], np.maximum(0, X) + 1)
+
+
+def test_a_probe_that_joins_the_runners_process_group_times_out_alone() -> None:
+    """Killing its process group no longer reaches it: it is killed by pid too, within its time limit."""
+    layers = stateful("pass", "0") + LAYERS.split(b"\n", 1)[1]
+    layers += b"\n\ndef escape_forward(x):\n    os.setpgid(0, os.getpgid(os.getppid()))\n    while True:\n"
+    layers += b"        pass\n"
+    probes = {"escape": layer_probe("escape_forward", time_limit=1.0), "relu": relu_probe()}
+    probes["relu_again"] = relu_probe()
+
+    outcomes = run(probes, {"layers.py": layers})
+
+    assert outcomes["escape"].status == "timeout"
+    assert 1.0 <= outcomes["escape"].seconds < 3.0
+    for name in ("relu", "relu_again"):
+        assert_ok(outcomes[name])
+        assert_exact(outcomes[name].arrays["out"], np.maximum(0, X))
+
+
+def test_a_renamed_file_does_not_survive_into_the_next_probe() -> None:
+    """A rename frees and takes no block or inode: the walk for what a probe left must not be skipped."""
+    layers = stateful("pass", "0") + LAYERS.split(b"\n", 1)[1]
+    layers += b"""
+
+def plant_forward(x):
+    found = os.path.exists("planted")
+    source = os.path.join(os.path.dirname(__file__), "solver.py")
+    if not found and os.path.exists(source):
+        os.rename(source, "planted")
+    return np.array(float(found)), x
+"""
+    probes = {"plant": layer_probe("plant_forward"), "look": layer_probe("plant_forward")}
+    probes["last"] = relu_probe()
+
+    outcomes = run(probes, {"layers.py": layers})
+
+    assert pid_of(outcomes["plant"]) == 0.0
+    assert pid_of(outcomes["look"]) == 0.0  # "planted" was removed after the first probe
