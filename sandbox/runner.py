@@ -712,13 +712,17 @@ def read_until_eof(read_fd: int, deadline: float, emitter: Emitter) -> tuple[byt
         chunks.append(chunk)
 
 
-def wait_exit(pid: int, deadline: float) -> int | None:
-    """The child's wait status, or None if it is still alive at the deadline."""
+def wait_exit(pid: int, deadline: float, emitter: Emitter | None = None) -> int | None:
+    """The child's wait status, or None if it is still alive at the deadline. Meanwhile the emitter
+    sends on what it has pending: if the sandbox is stopped from outside during a long wait, the
+    results of the probes before this one must already be out."""
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status
-        time.sleep(0.0002)  # the child has sent its result and is exiting: this is short
+        if emitter is not None:
+            emitter.write_some()
+        time.sleep(0.0002)  # the child has ended its output and is usually exiting: this is short
     return None
 
 
@@ -825,7 +829,7 @@ def run_in_process(
         reuse = parsed is not None and parsed[0].pop("reuse", False) is True
         taken = server is None or servers.took(server)
         # A complete result needs no exit status; without one, the status says how the process ended.
-        status = None if failure or parsed or not taken else wait_exit(pid, deadline)
+        status = None if failure or parsed or not taken else wait_exit(pid, deadline, emitter)
     finally:
         os.close(read_fd)
         # A server that will not serve again ends now, before the look for processes left behind.
