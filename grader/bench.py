@@ -94,6 +94,17 @@ def local_rows(submission: Submission, runs: int) -> tuple[list[tuple[str, float
     return rows, f"share of the local grading time spent in numeric gradient checks: {share:.1%}"
 
 
+def warm_pool_times(
+    pool: ContainerPool, executor: Executor, submission: Submission, runs: int
+) -> list[float]:
+    """Grading times with every container of the pool started and waiting beforehand."""
+    times = []
+    for seed in range(runs):
+        pool.wait_until_full()
+        times.append(timed(grade_once, submission, executor, seed))
+    return times
+
+
 def docker_rows(
     client: Any, image: str, submission: Submission, runs: int, throughput_count: int
 ) -> tuple[list[tuple[str, float, float | None]], str]:
@@ -112,10 +123,7 @@ def docker_rows(
     options = container_options(image, ContainerLimits())
     with ContainerPool(client, options, size=2) as pool:
         pooled = DockerExecutor(client, image, pool=pool)
-        warm = []
-        for seed in range(runs):
-            pool.wait_until_full()
-            warm.append(timed(grade_once, submission, pooled, seed))
+        warm = warm_pool_times(pool, pooled, submission, runs)
         pool.wait_until_full()
         with ThreadPoolExecutor(max_workers=2) as workers:
             elapsed = timed(
@@ -126,10 +134,7 @@ def docker_rows(
     plain_options = container_options(image, ContainerLimits(), use_servers=False)
     with ContainerPool(client, plain_options, size=2) as pool:
         plain = DockerExecutor(client, image, pool=pool, use_servers=False)
-        without_servers = []
-        for seed in range(runs):
-            pool.wait_until_full()
-            without_servers.append(timed(grade_once, submission, plain, seed))
+        without_servers = warm_pool_times(pool, plain, submission, runs)
     warm_median = statistics.median(warm)
     plain_median = statistics.median(without_servers)
     rows: list[tuple[str, float, float | None]] = [

@@ -202,6 +202,13 @@ def close_inherited(keep: Collection[int]) -> None:
     os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
+def flush_output() -> None:
+    """Flush what Python still buffers for stdout and stderr (a replaced or broken stream cannot stop us)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 def redirect_output(log_fd: int) -> None:
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -235,9 +242,7 @@ def probe_result(
 
 def write_result(write_fd: int, header: dict[str, Any], payload: bytes) -> None:
     """Send a probe's result up its pipe (after what it printed, so that no output is lost)."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # a full disk or a replaced stream must not cost the result
-            stream.flush()
+    flush_output()
     encoded = json.dumps(header).encode()
     os.write(write_fd, struct.pack(">I", len(encoded)) + encoded)
     view = memoryview(payload)
@@ -337,12 +342,9 @@ class ProcessState:
             self.plain.append(value.tobytes() if value.nbytes <= SMALL_ARRAY_BYTES else value.shape)
         elif kind is types.FunctionType:
             self.objects += [value.__defaults__, value.__kwdefaults__]
-            if value.__dict__:
-                self.add_namespace(value.__dict__)
-            else:
-                self.plain.append(0)
+            self.add_namespace(value.__dict__)
             if depth and value.__defaults__:
-                for default in value.__defaults__ or ():
+                for default in value.__defaults__:
                     self.add_in_place_state(default, depth - 1)
 
 
@@ -426,8 +428,6 @@ class Snapshot:
 
     def unchanged(self, probe_fds: Collection[int]) -> bool:
         """Whether the process is as the import left it (but for this probe's descriptors)."""
-        if self.state.plain[0] != 1:
-            return False  # a thread of the import's would have run beside every probe: no reuse
         gc.collect()  # finalizers of the probe's garbage run now, before the check, not in a later probe
         if not process_state(self.watched, self.student, probe_fds).same_as(self.state):
             return False
@@ -440,9 +440,9 @@ def take_snapshot(package: str, probe_fds: Collection[int], output_fd: int) -> S
     """The state the import left, or None if it cannot be taken (then the server serves no more; the
     probe itself is not concerned: a child of its own would not have taken one)."""
     try:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        flush_output()
+        if len(os.listdir("/proc/self/task")) != 1:
+            return None  # a thread of the import's would run beside every probe: no state to serve from
         printed = os.pread(output_fd, LOG_TAIL_BYTES, max(0, os.fstat(output_fd).st_size - LOG_TAIL_BYTES))
         watched = [np, np.random, np.linalg, np.lib, math, builtins, sys, recipes, sys.modules["__main__"]]
         student = plain_namespaces(package)
@@ -519,13 +519,8 @@ def server_main(
 
 def silence_output() -> None:
     """Point stdout and stderr at /dev/null, letting go of the last probe's output file."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.dup2(null, 2)
-    os.close(null)
+    flush_output()
+    redirect_output(os.open(os.devnull, os.O_WRONLY))
 
 
 @dataclass
@@ -876,7 +871,8 @@ def end_probe_processes(pid: int, servers: ProbeServers, failed_server: ProbeSer
 
 def other_processes(expected: set[int]) -> bool:
     """Whether a process other than us and `expected` exists (in a container, /proc shows only its own)."""
-    return any(name.isdigit() and int(name) not in expected | {1} for name in os.listdir("/proc"))
+    known = expected | {1}
+    return any(name.isdigit() and int(name) not in known for name in os.listdir("/proc"))
 
 
 def new_log() -> int:
