@@ -89,10 +89,34 @@ def layer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
     options: function, extra_args (input names after x), param (dict of scalars or None),
     param_arrays (input name -> param key), passes ([x input name, mode or None] ...),
     backward (function name or None), grads (names of the backward's return values),
-    param_outputs (param keys to report after the passes).
+    param_outputs (param keys to report after the passes), perturb ([input name, flat index] ...) and
+    h: the forward passes are run again with that input moved by +h and -h, and "plus"/"minus" report
+    sum(out * dout) each time, from which the trusted side forms the forward's numeric gradient.
     """
     result = RecipeResult()
     forward: Callable[..., Any] = getattr(mods.layers, options["function"])
+    out, cache, param = _forward_passes(forward, inputs, options)
+    result.record("out", out)
+    if param is not None:
+        for key in options.get("param_outputs", []):
+            if key in param:
+                result.record(key, param[key])
+    if options.get("backward"):
+        backward: Callable[..., Any] = getattr(mods.layers, options["backward"])
+        grads = _unpack(backward(_fresh(inputs, "dout"), cache), len(options["grads"]), options["backward"])
+        for name, value in zip(options["grads"], grads, strict=True):
+            result.record(name, value)
+    if options.get("perturb"):
+        plus, minus = _perturbed_forward(forward, inputs, options)
+        result.record("plus", plus)
+        result.record("minus", minus)
+    return result
+
+
+def _forward_passes(
+    forward: Callable[..., Any], inputs: Mapping[str, np.ndarray], options: JsonDict
+) -> tuple[Any, Any, dict[str, Any] | None]:
+    """Run the passes in order with one param dict (running averages carry over); the last out and cache."""
     param: dict[str, Any] | None = None
     if options.get("param") is not None:
         param = dict(options["param"])
@@ -108,17 +132,23 @@ def layer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
                 param["mode"] = mode
             args.append(param)
         out, cache = _unpack(forward(*args), 2, options["function"])
-    result.record("out", out)
-    if param is not None:
-        for key in options.get("param_outputs", []):
-            if key in param:
-                result.record(key, param[key])
-    if options.get("backward"):
-        backward: Callable[..., Any] = getattr(mods.layers, options["backward"])
-        grads = _unpack(backward(_fresh(inputs, "dout"), cache), len(options["grads"]), options["backward"])
-        for name, value in zip(options["grads"], grads, strict=True):
-            result.record(name, value)
-    return result
+    return out, cache, param
+
+
+def _perturbed_forward(
+    forward: Callable[..., Any], inputs: Mapping[str, np.ndarray], options: JsonDict
+) -> tuple[np.ndarray, np.ndarray]:
+    """sum(out * dout) with each chosen input entry moved by +h and by -h, every time from scratch."""
+    h, dout = float(options["h"]), inputs["dout"]
+    sums: dict[float, list[float]] = {h: [], -h: []}
+    for name, index in options["perturb"]:
+        for step in (h, -h):
+            moved = dict(inputs)
+            moved[name] = inputs[name].copy()
+            moved[name].reshape(-1)[index] += step
+            out = as_plain_array(_forward_passes(forward, moved, options)[0])
+            sums[step].append(float(np.sum(out * dout)) if out.shape == dout.shape else float("nan"))
+    return np.array(sums[h]), np.array(sums[-h])
 
 
 def loss_function(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> RecipeResult:
@@ -239,6 +269,97 @@ def model_numeric(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict
     return result
 
 
+def composed_model(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> RecipeResult:
+    """The course's architecture built from the student's own layer functions: what the student's model
+    computes when its code is right but its layers are not (a bug then costs points once, in the layer).
+
+    {affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax, with the parameters
+    given as param_<name> inputs; runs `ops` as model_loss does. options["composition"]: hidden_layers,
+    normalization ("batchnorm", "layernorm" or None), dropout (the dropout_param of the layers, or
+    None), reg, dtype. It calls layers.py only: nothing of the student's fc_net.py is imported here.
+    """
+    result = RecipeResult()
+    net = ComposedNet(mods.layers, options["composition"], inputs)
+    for op in options["ops"]:
+        X = _fresh(inputs, "X").astype(net.dtype)
+        if op == "loss":
+            loss, grads = net.loss(X, _fresh(inputs, "y"))
+            result.record("loss", loss)
+            for name, value in grads.items():
+                result.record(f"grad_{name}", value)
+        else:
+            result.record("scores", net.forward(X, "test")[0])
+    return result
+
+
+class ComposedNet:
+    """The course's FullyConnectedNet as a composition of a layers module's functions."""
+
+    def __init__(self, layers: Any, composition: JsonDict, inputs: Mapping[str, np.ndarray]) -> None:
+        self.layers = layers
+        self.dtype = getattr(np, composition.get("dtype", "float64"))
+        self.norm: str | None = composition.get("normalization")
+        self.reg = float(composition.get("reg", 0.0))
+        self.hidden = int(composition["hidden_layers"])
+        self.dropout: dict[str, Any] | None = (
+            dict(composition["dropout"]) if composition.get("dropout") else None
+        )
+        self.norm_params: list[dict[str, Any]] = [
+            {"mode": "train"} if self.norm == "batchnorm" else {} for _ in range(self.hidden)
+        ]
+        self.params = {
+            name[len("param_") :]: _fresh(inputs, name).astype(self.dtype)
+            for name in inputs
+            if name.startswith("param_")
+        }
+
+    def call(self, name: str, count: int, *args: Any) -> tuple[Any, ...]:
+        return _unpack(getattr(self.layers, name)(*args), count, name)
+
+    def forward(self, X: np.ndarray, mode: str) -> tuple[Any, list[tuple[Any, ...]], Any]:
+        """Scores and the caches of every block, with the student's forward functions."""
+        params, caches, out = self.params, [], X
+        for layer in range(1, self.hidden + 1):
+            out, fc_cache = self.call("affine_forward", 2, out, params[f"W{layer}"], params[f"b{layer}"])
+            norm_cache = dropout_cache = None
+            if self.norm is not None:
+                norm_param = self.norm_params[layer - 1]
+                if self.norm == "batchnorm":
+                    norm_param["mode"] = mode
+                gamma, beta = params[f"gamma{layer}"], params[f"beta{layer}"]
+                out, norm_cache = self.call(f"{self.norm}_forward", 2, out, gamma, beta, norm_param)
+            out, relu_cache = self.call("relu_forward", 2, out)
+            if self.dropout is not None:
+                self.dropout["mode"] = mode
+                out, dropout_cache = self.call("dropout_forward", 2, out, self.dropout)
+            caches.append((fc_cache, norm_cache, relu_cache, dropout_cache))
+        last = self.hidden + 1
+        scores, last_cache = self.call("affine_forward", 2, out, params[f"W{last}"], params[f"b{last}"])
+        return scores, caches, last_cache
+
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        scores, caches, last_cache = self.forward(X, "train")
+        loss, dscores = self.call("softmax_loss", 2, scores, y)
+        last = self.hidden + 1
+        weights = [self.params[f"W{layer}"] for layer in range(1, last + 1)]
+        loss = loss + sum(0.5 * self.reg * np.sum(W * W) for W in weights)
+        grads: dict[str, Any] = {}
+        dout, grads[f"W{last}"], grads[f"b{last}"] = self.call("affine_backward", 3, dscores, last_cache)
+        for layer in range(self.hidden, 0, -1):
+            fc_cache, norm_cache, relu_cache, dropout_cache = caches[layer - 1]
+            if self.dropout is not None:
+                (dout,) = self.call("dropout_backward", 1, dout, dropout_cache)
+            (dout,) = self.call("relu_backward", 1, dout, relu_cache)
+            if self.norm is not None:
+                dout, grads[f"gamma{layer}"], grads[f"beta{layer}"] = self.call(
+                    f"{self.norm}_backward", 3, dout, norm_cache
+                )
+            dout, grads[f"W{layer}"], grads[f"b{layer}"] = self.call("affine_backward", 3, dout, fc_cache)
+        for layer in range(1, last + 1):
+            grads[f"W{layer}"] = grads[f"W{layer}"] + self.reg * self.params[f"W{layer}"]
+        return loss, grads
+
+
 def train(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> RecipeResult:
     """Train the model with the course Solver and the module's update rule; report losses and parameters."""
     result = RecipeResult()
@@ -271,5 +392,6 @@ RECIPES: dict[str, Callable[[Any, Mapping[str, np.ndarray], JsonDict], RecipeRes
     "model_loss": model_loss,
     "model_numeric": model_numeric,
     "train": train,
+    "composed_model": composed_model,
     "import": import_only,
 }

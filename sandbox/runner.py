@@ -60,8 +60,13 @@ MODULE_FILES = {
     "solver": "solver.py",
     "gradient_check": "gradient_check.py",
 }
-STUDENT_FILES = {"layers.py": "layers.py", "optim.py": "optim.py", "fc_net.py": "classifiers/fc_net.py"}
-SCAFFOLD_FILES = {"solver.py": "solver.py", "gradient_check.py": "gradient_check.py"}
+# Uploaded graded files and where they go in the package; the scaffold provides every other module.
+STUDENT_FILES = {
+    "layers.py": "layers.py",
+    "optim.py": "optim.py",
+    "fc_net.py": "classifiers/fc_net.py",
+    "layer_utils.py": "layer_utils.py",
+}
 LOG_TAIL_BYTES = 4096
 # The statuses a probe's own process may report; the others are the runner's to decide.
 CHILD_STATUSES = frozenset({"ok", "error", "invalid_output", "memory_limit"})
@@ -77,18 +82,24 @@ def sanitize(text: str, limit: int) -> str:
 
 
 def build_package(submission: Path, scaffold: Path, root: Path, package: str) -> None:
-    """Lay out the package the student's imports expect: uploaded files plus the course's scaffolding."""
+    """Lay out the package the student's imports expect: the course's every module, then the uploads.
+
+    The scaffold holds course-compatible copies of every module of the course's package (fast_layers,
+    im2col, solver, classifiers/cnn, ...), so that any of them a student's file imports is there; the
+    graded files uploaded replace the scaffold's copies of the same name (layer_utils.py is optional).
+    """
     pkg = root / package
     (pkg / "classifiers").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "classifiers" / "__init__.py").write_text("")
-    for uploaded, target in STUDENT_FILES.items():
+    for provided in sorted(scaffold.rglob("*.py")):
+        target = pkg / provided.relative_to(scaffold)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(provided, target)
+    for init in (pkg / "__init__.py", pkg / "classifiers" / "__init__.py"):
+        if not init.exists():
+            init.write_text("")
+    for uploaded, place in STUDENT_FILES.items():
         if (submission / uploaded).is_file():
-            shutil.copyfile(submission / uploaded, pkg / target)
-    own_utils = submission / "layer_utils.py"
-    shutil.copyfile(own_utils if own_utils.is_file() else scaffold / "layer_utils.py", pkg / "layer_utils.py")
-    for provided, target in SCAFFOLD_FILES.items():
-        shutil.copyfile(scaffold / provided, pkg / target)
+            shutil.copyfile(submission / uploaded, pkg / place)
 
 
 def precompile(root: Path, time_limit: float = 10.0) -> None:
@@ -1005,7 +1016,7 @@ def skip_reason(
         if failure:
             return {
                 "status": failure["status"],
-                "message": failure["message"],
+                "message": import_failure_message(Path(MODULE_FILES[module]).name, failure["message"]),
                 "invalid": {},
                 "skipped": True,
             }
@@ -1020,6 +1031,15 @@ def skip_reason(
     return None
 
 
+def import_failure_message(file: str, message: str) -> str:
+    """One line that says what failed and why, then the student's own frames (short_traceback's)."""
+    lines = message.splitlines()
+    frames = [line for line in lines if line.startswith(" ")]
+    causes = [line for line in lines if line.strip() and not line.startswith(" ")]
+    headline = f"{file} could not be imported" + (f": {causes[-1]}" if causes else "")
+    return "\n".join([headline, *frames])
+
+
 def record_failures(
     probe: dict[str, Any],
     header: dict[str, Any],
@@ -1030,7 +1050,7 @@ def record_failures(
         module = probe["modules"][-1]
         import_failures[module] = {
             "status": header["status"],
-            "message": f"importing {Path(MODULE_FILES[module]).name} failed:\n" + header["message"],
+            "message": header.get("message", ""),
         }
     if header["status"] == "timeout" and not header.get("skipped") and len(probe.get("calls", [])) == 1:
         hanging.add(probe["calls"][0])

@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from grader.engine.compare import Comparison, compare
+from grader.engine.compare import WORST_ERROR, Comparison, compare
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import Probe
 from sandbox import recipes
@@ -55,6 +55,9 @@ class Check:
     probes: tuple[Probe, ...]
     judge: Judge
     depends_on: tuple[str, ...] = ()
+    # Probes run in the sandbox but never scored: the course's architecture composed from the student's
+    # own layers, against which a model is judged when those layers fail their own checks.
+    baselines: tuple[Probe, ...] = ()
 
 
 class TrustedContext:
@@ -64,6 +67,20 @@ class TrustedContext:
         self.reference = reference
         self.mutants = mutants
         self._cache: dict[tuple[str, int], tuple[Probe, recipes.RecipeResult | None]] = {}
+        self.baselines: dict[str, Sequence[ProbeOutcome]] = {}  # check id -> outcomes of its baselines
+        self.failing_targets: set[str] = set()  # targets whose own checks failed (known before models)
+
+    def own_layers_expected(self, check: Check) -> list[Mapping[str, np.ndarray]] | None:
+        """What the check's probes give with the student's own layers, when some of those fail their own
+        checks and the composition ran; None when the model must match the reference."""
+        baselines = self.baselines.get(check.id, ())
+        failing = any(target in self.failing_targets for target in check.depends_on)
+        if not failing or len(baselines) != len(check.probes) or not all(b.ran for b in baselines):
+            return None
+        return [baseline.arrays for baseline in baselines]
+
+    def failing_of(self, check: Check) -> list[str]:
+        return [target for target in check.depends_on if target in self.failing_targets]
 
     def run(
         self, modules: Any, probe: Probe, options: Mapping[str, Any] | None = None
@@ -151,6 +168,10 @@ def describe(key: str, comparison: Comparison, threshold: float, visible: bool) 
 
 
 STRUCTURAL_CODES = {"grad_": "missing_grads", "param_": "missing_params"}
+OWN_LAYERS_NOTE = (
+    "judged against the course's architecture built from your own layer functions, because {} "
+    "fail their own checks (they lose those points there, not here)"
+)
 
 
 @dataclass(frozen=True)
@@ -166,36 +187,72 @@ class AgreesWithReference:
         return name not in self.ignore and (not self.only or name in self.only)
 
     def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        expected = [context.expected(probe).arrays for probe in check.probes]
+        judgement = self.against(check, outcomes, expected)
+        if judgement.fraction < 1.0:
+            own = context.own_layers_expected(check)
+            if own is not None:
+                # Only the reference's outputs count, with the values the student's own layers give.
+                composed = [
+                    {name: values[name] for name in reference if name in values}
+                    for reference, values in zip(expected, own, strict=True)
+                ]
+                alternative = self.against(check, outcomes, composed, names_from=expected)
+                if alternative.fraction > judgement.fraction:
+                    alternative.lines.insert(0, OWN_LAYERS_NOTE.format(", ".join(context.failing_of(check))))
+                    judgement = alternative
+        if judgement.fraction < 1.0:
+            judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))
+        judgement.diagnosis = list(dict.fromkeys(judgement.diagnosis))
+        return judgement
+
+    def against(
+        self,
+        check: Check,
+        outcomes: Sequence[ProbeOutcome],
+        expected_arrays: Sequence[Mapping[str, np.ndarray]],
+        names_from: Sequence[Mapping[str, np.ndarray]] | None = None,
+    ) -> Judgement:
+        """The share of the scored outputs that agree with `expected_arrays`, probe by probe."""
         judgement = Judgement(fraction=0.0)
         passed = total = 0
-        for probe, outcome in zip(check.probes, outcomes, strict=True):
-            for name, expected in context.expected(probe).arrays.items():
+        missing: list[str] = []  # one line for all of them: they share a cause (names, or an early return)
+        for index, (probe, outcome) in enumerate(zip(check.probes, outcomes, strict=True)):
+            for name in (names_from or expected_arrays)[index]:
                 if not self.scores(name):
                     continue
                 total += 1
                 key = output_key(check, probe, name)
                 actual = outcome.arrays.get(name) if outcome.ran else None
+                expected = expected_arrays[index].get(name)
+                if expected is None:
+                    judgement.errors[key] = WORST_ERROR
+                    continue
                 comparison = compare(actual, expected)
                 threshold = self.thresholds.get(name, self.default)
                 judgement.errors[key] = comparison.error
+                if comparison.note and outcome.ran:
+                    judgement.lines.append(f"{key} {comparison.note}")
                 if comparison.passes(threshold):
                     passed += 1
                     continue
                 if not outcome.ran:
                     continue
                 reason = outcome.invalid.get(name)
-                judgement.lines.append(
-                    f"{key} {reason}"
-                    if reason
-                    else describe(key, comparison, threshold, check.visibility == "visible")
-                )
+                if reason is None and actual is None:
+                    missing.append(key)
+                else:
+                    judgement.lines.append(
+                        f"{key} {reason}"
+                        if reason
+                        else describe(key, comparison, threshold, check.visibility == "visible")
+                    )
                 judgement.diagnosis.extend(
                     code
                     for prefix, code in STRUCTURAL_CODES.items()
                     if actual is None and name.startswith(prefix) and reason is None
                 )
+        if missing:
+            judgement.lines.insert(0, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
         judgement.fraction = passed / total if total else 0.0
-        if judgement.fraction < 1.0:
-            judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))
-        judgement.diagnosis = list(dict.fromkeys(judgement.diagnosis))
         return judgement

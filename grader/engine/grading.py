@@ -13,6 +13,7 @@ from grader.engine.probes import build_plan
 from grader.engine.report import CheckReport, CheckStatus, QuestionReport, Report
 from grader.sandbox_client.executor import Executor, ProgressCallback
 from grader.submissions.intake import Submission
+from grader.submissions.packages import package_names
 
 NOT_RUN_STATUSES: Mapping[str, tuple[CheckStatus, str]] = {
     "timeout": ("timeout", "time limit"),
@@ -45,10 +46,17 @@ def grade_submission(
     limits = limits or GradingLimits()
     checks = assignment.build_checks(seed)
     probes = [(f"{check.id}/{probe.label}", probe) for check in checks for probe in check.probes]
+    probes += [(f"{check.id}/baseline/{b.label}", b) for check in checks for b in check.baselines]
+    names = package_names(
+        submission.files,
+        submission.origins,
+        default=assignment.package,
+        known_aliases=assignment.package_aliases,
+    )
     plan = build_plan(
         probes,
-        package=assignment.package,
-        package_aliases=assignment.package_aliases,
+        package=names.package,
+        package_aliases=names.aliases,
         limits={"memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes},
         time_scale=limits.time_scale,
     )
@@ -58,14 +66,33 @@ def grade_submission(
         expected = background.submit(lambda: [context.expected(p) for check in checks for p in check.probes])
         outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, progress), strict=True))
         expected.result()
-    reports = [
-        judge_check(check, [outcomes[f"{check.id}/{p.label}"] for p in check.probes], context, assignment)
-        for check in checks
-    ]
+    reports = judge_checks(checks, outcomes, context, assignment)
     add_dependency_notes(checks, reports)
     report = summarize(assignment, seed, reports)
     report.sandbox = executor.description()
     return report
+
+
+def judge_checks(
+    checks: Sequence[Check],
+    outcomes: Mapping[str, ProbeOutcome],
+    context: TrustedContext,
+    assignment: Assignment,
+) -> list[CheckReport]:
+    """Checks without baselines first: a model is judged knowing which of its layers fail their own."""
+    reports: dict[str, CheckReport] = {}
+
+    def judge(group: Sequence[Check]) -> None:
+        for check in group:
+            baselines = [outcomes[f"{check.id}/baseline/{b.label}"] for b in check.baselines]
+            context.baselines[check.id] = baselines
+            check_outcomes = [outcomes[f"{check.id}/{p.label}"] for p in check.probes]
+            reports[check.id] = judge_check(check, check_outcomes, context, assignment)
+
+    judge([check for check in checks if not check.baselines])
+    context.failing_targets = {report.target for report in reports.values() if report.status != "passed"}
+    judge([check for check in checks if check.baselines])
+    return [reports[check.id] for check in checks]
 
 
 def judge_check(
@@ -74,17 +101,17 @@ def judge_check(
     judgement = check.judge(check, outcomes, context)
     failed_run = next((o for o in outcomes if not o.ran), None)
     status: CheckStatus
-    if failed_run is not None:
-        status, label = NOT_RUN_STATUSES[failed_run.status]
-        lines = [f"{label}: {failed_run.message}".rstrip()]
-        if failed_run.stdout:
-            lines.append(f"your code printed (last lines):\n{failed_run.stdout}")
-        lines += judgement.lines
+    if failed_run is not None and not any(o.ran for o in outcomes):
+        # Nothing ran: the reason is the whole story (no "param_W1 missing" for code that never ran).
+        judgement.fraction, judgement.diagnosis = 0.0, []
+        status, lines = NOT_RUN_STATUSES[failed_run.status][0], not_run_lines(failed_run)
+    elif failed_run is not None:
+        status, lines = NOT_RUN_STATUSES[failed_run.status][0], not_run_lines(failed_run) + judgement.lines
     else:
         status = "passed" if judgement.fraction >= 1.0 else "failed"
         lines = judgement.lines or ["all outputs agree with the reference"]
     lines += explain(judgement, assignment)
-    if check.visibility == "hidden" and status != "passed":
+    if check.visibility == "hidden" and status != "passed" and any(o.ran for o in outcomes):
         lines.append("(hidden check: its inputs and expected values are not shown)")
     return CheckReport(
         id=check.id,
@@ -98,6 +125,14 @@ def judge_check(
         diagnosis=judgement.diagnosis,
         errors={key: float(f"{value:.3e}") for key, value in judgement.errors.items()},
     )
+
+
+def not_run_lines(outcome: ProbeOutcome) -> list[str]:
+    """Why a probe's code did not run to its end, labelled (`time limit: ...`), and what it printed."""
+    lines = [f"{NOT_RUN_STATUSES[outcome.status][1]}: {outcome.message}".rstrip()]
+    if outcome.stdout:
+        lines.append(f"your code printed (last lines):\n{outcome.stdout}")
+    return lines
 
 
 def explain(judgement: Judgement, assignment: Assignment) -> list[str]:

@@ -31,7 +31,7 @@ import docker.errors
 SANDBOX_DIR = Path(__file__).resolve().parents[2] / "sandbox"
 # What enters the image; .dockerignore lets exactly these through.
 SANDBOX_FILES = ("Dockerfile", ".dockerignore", "runner.py", "recipes.py")
-SANDBOX_GLOBS = ("scaffold/*.py",)
+SANDBOX_GLOBS = ("scaffold/**/*.py",)
 
 BASE_PACKAGES = ("python3", "python3-numpy")
 BASE_SUITE = "bookworm"

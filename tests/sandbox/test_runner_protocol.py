@@ -227,7 +227,7 @@ def test_a_syntax_error_in_layers_fails_the_layer_probes_only(tmp_path: Path) ->
         assert "SyntaxError" in outcome.message
         assert "/tmp" not in outcome.message and "grader-job" not in outcome.message
         assert "scratch" not in outcome.message and "pkg" not in outcome.message
-    assert "importing layers.py failed" in outcomes["relu"].message
+    assert "layers.py could not be imported: SyntaxError" in outcomes["relu"].message
     assert_ok(outcomes["import.optim"])
     assert_ok(outcomes["momentum"])
     assert_exact(outcomes["momentum"].arrays["w"], expected_momentum()[0])
@@ -273,7 +273,7 @@ def test_an_endless_loop_at_import_fails_the_probes_of_that_module_only() -> Non
 
     assert outcomes["import.optim"].status == "timeout"
     assert outcomes["momentum"].status == "timeout"
-    assert "importing optim.py failed" in outcomes["momentum"].message
+    assert "optim.py could not be imported" in outcomes["momentum"].message
     assert_ok(outcomes["import.layers"])
     assert_ok(outcomes["relu"])
     assert_exact(outcomes["relu"].arrays["out"], np.maximum(0, X))

@@ -9,6 +9,7 @@ import numpy as np
 
 from grader.assignments.cs231n_a2_fc import cases
 from grader.assignments.cs231n_a2_fc.judges import (
+    BackwardPass,
     DropoutBackward,
     DropoutForward,
     ModelInit,
@@ -39,9 +40,17 @@ MODEL_LAYERS = (
 )
 BN_LAYERS = ("layers.batchnorm_forward", "layers.batchnorm_backward", "layers.batchnorm_backward_alt")
 LN_LAYERS = ("layers.layernorm_forward", "layers.layernorm_backward")
+# The functions the course's architecture calls when composed from the student's layers (recipes).
+COMPOSED_NORM_LAYERS = {
+    "batchnorm": ("layers.batchnorm_forward", "layers.batchnorm_backward"),
+    "layernorm": LN_LAYERS,
+}
 DROPOUT_LAYERS = ("layers.dropout_forward", "layers.dropout_backward")
 AGREES = AgreesWithReference()
-GRADIENTS_ONLY = AgreesWithReference(ignore=("out",))
+BACKWARD = BackwardPass()
+NUMERIC_STEP = 1e-5
+PERTURBED_ENTRIES = 10
+PERTURBATION_SEED = 231
 
 
 def check(
@@ -53,6 +62,7 @@ def check(
     probes: Sequence[Probe],
     judge: Judge = AGREES,
     depends_on: tuple[str, ...] = (),
+    baselines: Sequence[Probe] = (),
 ) -> Check:
     target = id.rsplit(".", 1)[0] if id.startswith(("layers.", "optim.")) else "fc_net.FullyConnectedNet"
     if "_backward" in target:  # a backward pass receives its forward pass's cache
@@ -67,7 +77,21 @@ def check(
         probes=tuple(probes),
         judge=judge,
         depends_on=depends_on,
+        baselines=tuple(baselines),
     )
+
+
+def perturbations(inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> list[list[Any]]:
+    """Which input entries the sandbox moves by +-h so that the forward's numeric gradient can be formed:
+    up to PERTURBED_ENTRIES per input, the same ones for the same shapes."""
+    rng = np.random.default_rng(PERTURBATION_SEED)
+    chosen = []
+    for name in names:
+        size = inputs[name].size
+        chosen += [
+            [name, int(i)] for i in sorted(rng.choice(size, min(size, PERTURBED_ENTRIES), replace=False))
+        ]
+    return chosen
 
 
 def layer_probe(
@@ -92,6 +116,9 @@ def layer_probe(
     if backward:
         options["backward"] = backward
         options["grads"] = GRADS[function.rsplit("_", 1)[0]]
+        if function != "dropout_forward":  # dropout is random: its backward is judged by its mask
+            options["perturb"] = perturbations(inputs, ["x", *extra_args])
+            options["h"] = NUMERIC_STEP
     if inputs.get("dout") is not None and not backward:
         inputs = {k: v for k, v in inputs.items() if k != "dout"}
     return Probe(
@@ -139,6 +166,48 @@ def model_probe(
         calls=(),
         time_limit=time_limit,
     )
+
+
+def composed(probe: Probe, ops: Sequence[str] | None = None) -> Probe:
+    """The same model probe computed by the course's architecture from the student's own layers.py."""
+    model = probe.options["model"]
+    keep = model.get("dropout_keep_ratio", 1)
+    dropout = {"mode": "train", "p": keep, "seed": model["seed"]} if keep != 1 else None
+    norm = model.get("normalization")
+    composition = {
+        "hidden_layers": len(model["hidden_dims"]),
+        "normalization": norm,
+        "dropout": dropout,
+        "reg": model.get("reg", 0.0),
+        "dtype": model.get("dtype", "float64"),
+    }
+    calls = (*MODEL_LAYERS, *COMPOSED_NORM_LAYERS.get(norm, ()), *(DROPOUT_LAYERS if dropout else ()))
+    return Probe(
+        label=probe.label,
+        recipe="composed_model",
+        modules=("layers",),
+        inputs=probe.inputs,
+        options={"composition": composition, "ops": list(ops or probe.options["ops"])},
+        calls=calls,
+        time_limit=probe.time_limit,
+    )
+
+
+def model_check(
+    id: str,
+    question: str,
+    points: float,
+    summary: str,
+    probes: Sequence[Probe],
+    *,
+    depends_on: tuple[str, ...],
+    judge: Judge = AGREES,
+    visibility: Visibility = "hidden",
+) -> Check:
+    """A check of FullyConnectedNet's loss or scores: it must match the reference, or, when the layers it
+    relies on fail their own checks, the course's architecture composed from those very layers."""
+    baselines = [composed(probe) for probe in probes]
+    return check(id, question, points, visibility, summary, probes, judge, depends_on, baselines)
 
 
 # ------------------------------------------------------------------------------------------------ Q1
@@ -213,7 +282,7 @@ def affine_relu_softmax_checks(seed: int) -> list[Check]:
                 layer_probe("affine_forward", cases.notebook_affine_backward(), **affine_backward),
                 layer_probe("affine_forward", hidden_affine, **affine_backward),
             ),
-            GRADIENTS_ONLY,
+            BACKWARD,
         ),
         *pair(
             "layers.relu_forward",
@@ -236,7 +305,7 @@ def affine_relu_softmax_checks(seed: int) -> list[Check]:
                 layer_probe("relu_forward", cases.notebook_relu_backward(), backward="relu_backward"),
                 layer_probe("relu_forward", hidden_relu, backward="relu_backward"),
             ),
-            GRADIENTS_ONLY,
+            BACKWARD,
         ),
         *pair(
             "layers.softmax_loss",
@@ -342,11 +411,10 @@ def model_checks(seed: int) -> list[Check]:
             [model_probe("model_init", init_model, {}, "init", init_seed=231)],
             judge=ModelInit(),
         ),
-        check(
+        model_check(
             "fc_net.initial_loss.notebook",
             Q1,
             3,
-            "visible",
             "loss and gradients of the notebook's model, reg = 0 and reg = 3.14",
             [
                 model_probe(
@@ -355,21 +423,20 @@ def model_checks(seed: int) -> list[Check]:
                 for reg, p in zip((0, 3.14), notebook_params, strict=True)
             ],
             depends_on=MODEL_LAYERS,
+            visibility="visible",
         ),
-        check(
+        model_check(
             "fc_net.scores",
             Q1,
             2,
-            "hidden",
             "test-time scores, X of shape (N, 3, 2, 2)",
             [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "scores", ops=["scores"])],
             depends_on=MODEL_LAYERS,
         ),
-        check(
+        model_check(
             "fc_net.loss.regularized",
             Q1,
             4,
-            "hidden",
             "loss and all gradients with reg = 0.7 and non-zero biases",
             [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "loss", ops=["loss"])],
             depends_on=MODEL_LAYERS,
@@ -479,7 +546,7 @@ def batchnorm_checks(seed: int) -> list[Check]:
                 ),
                 layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward", **backward),
             ),
-            GRADIENTS_ONLY,
+            BACKWARD,
         ),
         *pair(
             "layers.batchnorm_backward_alt",
@@ -493,7 +560,7 @@ def batchnorm_checks(seed: int) -> list[Check]:
                 ),
                 layer_probe("batchnorm_forward", hidden, backward="batchnorm_backward_alt", **backward),
             ),
-            GRADIENTS_ONLY,
+            BACKWARD,
         ),
     ]
 
@@ -532,7 +599,7 @@ def layernorm_checks(seed: int) -> list[Check]:
                 ),
                 layer_probe("layernorm_forward", hidden, backward="layernorm_backward", **ln),
             ),
-            GRADIENTS_ONLY,
+            BACKWARD,
         ),
     ]
 
@@ -560,11 +627,10 @@ def normalized_model_checks(seed: int) -> list[Check]:
             ],
             judge=ModelInit(),
         ),
-        check(
+        model_check(
             "fc_net.batchnorm.loss",
             Q2,
             3,
-            "hidden",
             "loss and gradients with batch normalization",
             [
                 model_probe(
@@ -577,11 +643,10 @@ def normalized_model_checks(seed: int) -> list[Check]:
             ],
             depends_on=(*MODEL_LAYERS, *BN_LAYERS),
         ),
-        check(
+        model_check(
             "fc_net.batchnorm.running_stats",
             Q2,
             2,
-            "hidden",
             "test-mode scores after a train-mode pass: running averages kept per layer",
             [
                 model_probe(
@@ -595,11 +660,10 @@ def normalized_model_checks(seed: int) -> list[Check]:
             judge=AgreesWithReference(only=("scores",)),
             depends_on=(*MODEL_LAYERS, *BN_LAYERS),
         ),
-        check(
+        model_check(
             "fc_net.layernorm.loss",
             Q2,
             3,
-            "hidden",
             "loss and gradients with layer normalization",
             [
                 model_probe(
@@ -710,6 +774,8 @@ def dropout_model_checks(rng: np.random.Generator) -> list[Check]:
         for _ in range(4)
     ]
     inputs = {"X": X, "y": y, **params}
+    numeric = model_probe("model_numeric", model, inputs, "numeric", perturb=perturb, h=1e-6)
+    scores = model_probe("model_loss", model, inputs, "test_scores", ops=["scores"])
     return [
         check(
             "fc_net.dropout",
@@ -717,12 +783,10 @@ def dropout_model_checks(rng: np.random.Generator) -> list[Check]:
             4,
             "hidden",
             "with dropout: gradients match finite differences of your own loss; test mode ignores dropout",
-            [
-                model_probe("model_numeric", model, inputs, "numeric", perturb=perturb, h=1e-6),
-                model_probe("model_loss", model, inputs, "test_scores", ops=["scores"]),
-            ],
+            [numeric, scores],
             judge=NumericGradient(h=1e-6),
             depends_on=(*MODEL_LAYERS, *DROPOUT_LAYERS),
+            baselines=[composed(numeric, ops=["loss"]), composed(scores)],
         ),
     ]
 

@@ -8,13 +8,21 @@ trusted side), and whether the course Solver can overfit a small data set with t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from grader.engine.checks import Check, Judgement, TrustedContext, describe, output_key
-from grader.engine.compare import WORST_ERROR, Comparison, compare, rel_error
+from grader.engine.checks import (
+    DEFAULT_THRESHOLD,
+    OWN_LAYERS_NOTE,
+    Check,
+    Judgement,
+    TrustedContext,
+    describe,
+    output_key,
+)
+from grader.engine.compare import WORST_ERROR, Comparison, compare, only_singleton_axes_differ, rel_error
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import Probe
 
@@ -27,6 +35,7 @@ class Criteria:
         self.judgement = Judgement(fraction=0.0)
         self.passed = 0
         self.total = 0
+        self.missing: list[str] = []  # said in one line: missing outputs share a cause
 
     def add(self, key: str, error: float, ok: bool, line: str = "") -> None:
         self.total += 1
@@ -37,6 +46,12 @@ class Criteria:
             self.judgement.lines.append(line)
 
     def output(self, key: str, comparison: Comparison, threshold: float) -> None:
+        if comparison.note:
+            self.judgement.lines.append(f"{key} {comparison.note}")
+        if comparison.problem == "missing":
+            self.missing.append(key)
+            self.add(key, comparison.error, False)
+            return
         self.add(
             key,
             comparison.error,
@@ -49,6 +64,9 @@ class Criteria:
             self.judgement.diagnosis.append(code)
 
     def done(self) -> Judgement:
+        if self.missing:
+            verb = "is" if len(self.missing) == 1 else "are"
+            self.judgement.lines.insert(0, f"{', '.join(self.missing)} {verb} missing")
         self.judgement.fraction = self.passed / self.total if self.total else 0.0
         return self.judgement
 
@@ -67,6 +85,63 @@ def close(a: np.ndarray | None, b: np.ndarray, threshold: float = 1e-7) -> bool:
 def keep_rate_tolerance(p: float, size: int) -> float:
     """Six standard deviations of the kept fraction of a correct mask, and never below 0.01."""
     return max(0.01, 6 * float(np.sqrt(p * (1 - p) / size)))
+
+
+@dataclass(frozen=True)
+class BackwardPass:
+    """A backward pass's gradients must agree with the reference's, or be the exact gradient of the
+    student's own forward pass: central differences of sum(out * dout), formed here from the values the
+    sandbox returns at the inputs this side moved. A forward bug then costs the backward nothing
+    wherever the two can be told apart (a backward that reads a wrong cache cannot be)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    numeric_threshold: float = 1e-5
+
+    def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
+        criteria = Criteria(check)
+        credited: list[str] = []
+        for probe, outcome in zip(check.probes, outcomes, strict=True):
+            expected = context.expected(probe).arrays
+            inputs = ["x", *probe.options.get("extra_args", [])]
+            for grad, input_name in zip(probe.options["grads"], inputs, strict=True):
+                key = output_key(check, probe, grad)
+                actual = outcome.arrays.get(grad) if outcome.ran else None
+                comparison = compare(actual, expected[grad])
+                if not comparison.passes(self.threshold) and self.own_gradient(
+                    probe, outcome, grad, input_name
+                ):
+                    credited.append(key)
+                    comparison = Comparison(0.0)
+                criteria.output(key, comparison, self.threshold)
+        if credited:
+            forward = check.probes[0].options["function"]
+            criteria.judgement.lines.insert(
+                0,
+                f"{', '.join(credited)} differ from the reference but are the exact gradient of your own "
+                f"{forward}, so its mistake costs points in {forward}'s checks only",
+            )
+        judgement = criteria.done()
+        if judgement.fraction < 1.0:
+            judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))
+        return judgement
+
+    def own_gradient(self, probe: Probe, outcome: ProbeOutcome, grad: str, input_name: str) -> bool:
+        """Whether the student's gradient matches the numeric gradient of the student's own forward."""
+        perturbed = probe.options.get("perturb", [])
+        rows = [i for i, (name, _) in enumerate(perturbed) if name == input_name]
+        plus, minus, analytic = array(outcome, "plus"), array(outcome, "minus"), array(outcome, grad)
+        shape = probe.inputs[input_name].shape
+        if not rows or plus is None or minus is None or analytic is None or analytic.shape != shape:
+            return False
+        if not plus.shape == minus.shape == (len(perturbed),):
+            return False
+        numeric = (plus[rows] - minus[rows]) / (2 * float(probe.options["h"]))
+        picked = analytic.reshape(-1)[[perturbed[i][1] for i in rows]]
+        if not (np.all(np.isfinite(numeric)) and np.all(np.isfinite(picked))):
+            return False
+        floor = 1e-3 * float(np.max(np.abs(numeric)) + np.max(np.abs(picked))) + 1e-12
+        error = np.abs(picked - numeric) / np.maximum(floor, np.abs(picked) + np.abs(numeric))
+        return bool(np.max(error) <= self.numeric_threshold)
 
 
 @dataclass(frozen=True)
@@ -190,6 +265,9 @@ class ModelInit:
     ) -> None:
         key = output_key(check, probe, name)
         actual = outcome.arrays.get(name) if outcome.ran else None
+        if actual is not None and only_singleton_axes_differ(actual.shape, expected.shape):
+            criteria.judgement.lines.append(f"{key} {compare(actual, expected).note}")
+            actual = actual.reshape(expected.shape)
         if actual is None or actual.shape != expected.shape:
             criteria.output(key, compare(actual, expected), 0.0)
             if actual is None and outcome.ran:
@@ -251,7 +329,8 @@ class NumericGradient:
                 "the loss changes between two calls with the same seed, so its gradients cannot be checked: "
                 "draw the dropout mask from np.random after np.random.seed(dropout_param['seed'])"
             )
-        self.judge_gradients(criteria, numeric_probe, numeric, usable=deterministic)
+        own = context.own_layers_expected(check)
+        self.judge_gradients(criteria, numeric_probe, numeric, deterministic, own[0] if own else None)
         no_dropout = context.run(
             context.reference,
             numeric_probe,
@@ -266,12 +345,25 @@ class NumericGradient:
             "hidden ReLU in train mode",
         )
         for name, expected in context.expected(scores_probe).arrays.items():
-            criteria.output(
-                f"test_mode_{name}", compare(scores.arrays.get(name) if scores.ran else None, expected), 1e-6
-            )
+            actual = scores.arrays.get(name) if scores.ran else None
+            comparison = compare(actual, expected)
+            if not comparison.passes(1e-6) and own is not None and name in own[1]:
+                comparison = compare(actual, own[1][name])  # the student's own layers, composed
+            criteria.output(f"test_mode_{name}", comparison, 1e-6)
+        if own is not None:
+            criteria.judgement.lines.insert(0, OWN_LAYERS_NOTE.format(", ".join(context.failing_of(check))))
         return criteria.done()
 
-    def judge_gradients(self, criteria: Criteria, probe: Probe, outcome: ProbeOutcome, usable: bool) -> None:
+    def judge_gradients(
+        self,
+        criteria: Criteria,
+        probe: Probe,
+        outcome: ProbeOutcome,
+        usable: bool,
+        own: Mapping[str, np.ndarray] | None,
+    ) -> None:
+        """Each gradient against finite differences of the student's loss, or, where the layers it relies
+        on fail their own checks, against the gradients of the course's architecture built from them."""
         perturbed = probe.options["perturb"]
         plus, minus = array(outcome, "plus"), array(outcome, "minus")
         if not usable or plus is None or minus is None or not plus.shape == minus.shape == (len(perturbed),):
@@ -300,6 +392,8 @@ class NumericGradient:
             error = float(
                 np.max(np.abs(analytic - numeric) / np.maximum(1e-6, np.abs(analytic) + np.abs(numeric)))
             )
+            if error > self.threshold and own is not None and close(grad, own.get(key, np.empty(0)), 1e-6):
+                error = 0.0  # the student's model is right; its layers' own checks take the points
             criteria.add(
                 key,
                 error,
