@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from grader.engine.compare import WORST_ERROR, Comparison, compare
+from grader.engine.compare import WORST_ERROR, Comparison, agrees, compare
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import Probe
 from sandbox import recipes
@@ -26,6 +26,15 @@ class Judgement:
     errors: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     diagnosis: list[str] = field(default_factory=list)
+    where: dict[str, list[str]] = field(default_factory=dict)  # code -> the outputs that show it, if not all
+
+    def diagnose(self, found: Mapping[str, Sequence[str]]) -> None:
+        """Add the known mistakes found, with where they show when only some outputs do."""
+        for code, places in found.items():
+            if code not in self.diagnosis:
+                self.diagnosis.append(code)
+            if places:
+                self.where[code] = list(places)
 
 
 class Judge(Protocol):
@@ -40,8 +49,16 @@ class Mutant:
 
     code: str
     targets: tuple[str, ...]
-    evidence: tuple[str, ...]
+    evidence: tuple[str, ...]  # output names; "grad_*" stands for every output of that prefix
     build: Callable[[Any], Any]
+    # Outputs that sum the mistake over several places (the loss over every layer's penalty): when some
+    # places show the mistake and the others are right, such an output matches neither, and that is fine.
+    aggregates: tuple[str, ...] = ()
+
+    def evidence_in(self, names: Iterable[str]) -> list[str]:
+        """The evidence outputs among `names`, prefixes expanded."""
+        prefixes = tuple(e[:-1] for e in self.evidence if e.endswith("*"))
+        return [n for n in names if n in self.evidence or (prefixes and n.startswith(prefixes))]
 
 
 @dataclass(frozen=True)
@@ -113,41 +130,58 @@ class TrustedContext:
 
     def matching_mutants(
         self, target: str, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]
-    ) -> list[str]:
-        """Codes of the known mistakes whose outputs the student's outputs reproduce."""
-        codes = [
-            mutant.code
-            for index, mutant in enumerate(self.mutants)
-            if target in mutant.targets and self._reproduces(index, probes, outcomes)
-        ]
-        return list(dict.fromkeys(codes))
-
-    def _reproduces(self, index: int, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]) -> bool:
-        mutant = self.mutants[index]
-        compared = observable = False
-        for probe, outcome in zip(probes, outcomes, strict=True):
-            if not outcome.ran:
+    ) -> dict[str, list[str]]:
+        """The known mistakes the student's outputs reproduce, each with the outputs that show it when
+        others agree with the reference instead (a mistake made in some places only)."""
+        found: dict[str, list[str]] = {}
+        for index, mutant in enumerate(self.mutants):
+            if target not in mutant.targets or mutant.code in found:
                 continue
-            mutated = self.mutant_result(index, probe)
+            where = self._reproduces(index, probes, outcomes)
+            if where is not None:
+                found[mutant.code] = where
+        return found
+
+    def _reproduces(
+        self, index: int, probes: Sequence[Probe], outcomes: Sequence[ProbeOutcome]
+    ) -> list[str] | None:
+        """None when mutant `index` does not explain the outputs; else where it shows, if not everywhere.
+
+        Output by output, each evidence output must agree with the mutant or with the reference (or, for
+        an aggregate, with neither), and at least one must agree with the mutant where the mutant and
+        the reference differ."""
+        mutant = self.mutants[index]
+        shown: list[str] = []
+        partial = False
+        for probe, outcome in zip(probes, outcomes, strict=True):
+            mutated = self.mutant_result(index, probe) if outcome.ran else None
             if mutated is None:
                 continue
             expected = self.expected(probe).arrays
-            for name in mutant.evidence:
-                if name not in expected:
-                    continue
+            for name in mutant.evidence_in(expected):
                 variant, actual = mutated.arrays.get(name), outcome.arrays.get(name)
                 if variant is None and actual is not None:
                     continue  # the variant left this output out; the student's value says nothing about it
-                if variant is None:
-                    agrees = differs = True
-                else:
-                    agrees = compare(actual, variant).passes(MUTANT_MATCH_THRESHOLD)
-                    differs = not compare(variant, expected[name]).passes(DEFAULT_THRESHOLD)
-                if not agrees:
-                    return False
-                compared = True
-                observable = observable or differs
-        return compared and observable
+                key = f"{probe.label}:{name}" if len(probes) > 1 else name
+                observable = variant is None or not agrees(variant, expected[name], DEFAULT_THRESHOLD)
+                if variant is None or agrees(actual, variant, MUTANT_MATCH_THRESHOLD):
+                    if observable:
+                        shown.append(key)
+                elif agrees(actual, expected[name], DEFAULT_THRESHOLD):
+                    partial = partial or observable
+                elif name not in mutant.aggregates:
+                    return None
+        if not shown:
+            return None
+        return shown if partial else []
+
+
+def merge_same_cause(described: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per distinct finding: outputs wrong in exactly the same way are named together."""
+    keys: dict[str, list[str]] = {}
+    for key, finding in described:
+        keys.setdefault(finding, []).append(key)
+    return [f"{', '.join(names)}{finding}" for finding, names in keys.items()]
 
 
 def output_key(check: Check, probe: Probe, name: str) -> str:
@@ -202,7 +236,10 @@ class AgreesWithReference:
                     alternative.lines.insert(0, OWN_LAYERS_NOTE.format(", ".join(context.failing_of(check))))
                     judgement = alternative
         if judgement.fraction < 1.0:
-            judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))
+            found = context.matching_mutants(check.target, check.probes, outcomes)
+            if found:  # a known mistake explains the missing outputs too: name it, not their absence
+                judgement.diagnosis = [c for c in judgement.diagnosis if c not in STRUCTURAL_CODES.values()]
+            judgement.diagnose(found)
         judgement.diagnosis = list(dict.fromkeys(judgement.diagnosis))
         return judgement
 
@@ -217,6 +254,8 @@ class AgreesWithReference:
         judgement = Judgement(fraction=0.0)
         passed = total = 0
         missing: list[str] = []  # one line for all of them: they share a cause (names, or an early return)
+        described: list[tuple[str, str]] = []  # (output, what is wrong with it)
+        notes: list[tuple[str, str]] = []  # (output, what is worth knowing although it passes)
         for index, (probe, outcome) in enumerate(zip(check.probes, outcomes, strict=True)):
             for name in (names_from or expected_arrays)[index]:
                 if not self.scores(name):
@@ -232,7 +271,7 @@ class AgreesWithReference:
                 threshold = self.thresholds.get(name, self.default)
                 judgement.errors[key] = comparison.error
                 if comparison.note and outcome.ran:
-                    judgement.lines.append(f"{key} {comparison.note}")
+                    notes.append((key, f": {comparison.note}"))
                 if comparison.passes(threshold):
                     passed += 1
                     continue
@@ -242,16 +281,18 @@ class AgreesWithReference:
                 if reason is None and actual is None:
                     missing.append(key)
                 else:
-                    judgement.lines.append(
+                    line = (
                         f"{key} {reason}"
                         if reason
                         else describe(key, comparison, threshold, check.visibility == "visible")
                     )
+                    described.append((key, line[len(key) :]))
                 judgement.diagnosis.extend(
                     code
                     for prefix, code in STRUCTURAL_CODES.items()
                     if actual is None and name.startswith(prefix) and reason is None
                 )
+        judgement.lines += merge_same_cause(notes) + merge_same_cause(described)
         if missing:
             judgement.lines.insert(0, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
         judgement.fraction = passed / total if total else 0.0

@@ -136,7 +136,12 @@ def not_run_lines(outcome: ProbeOutcome) -> list[str]:
 
 
 def explain(judgement: Judgement, assignment: Assignment) -> list[str]:
-    return [f"likely mistake [{code}]: {assignment.mistakes[code]}" for code in judgement.diagnosis]
+    lines = []
+    for code in judgement.diagnosis:
+        where = judgement.where.get(code)
+        place = f" (in {', '.join(where)} only)" if where else ""
+        lines.append(f"likely mistake [{code}]{place}: {assignment.mistakes[code]}")
+    return lines
 
 
 def add_dependency_notes(checks: Sequence[Check], reports: Sequence[CheckReport]) -> None:

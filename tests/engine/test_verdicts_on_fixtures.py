@@ -35,24 +35,16 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "bn_eps_outside_sqrt": {
         "layers.batchnorm_forward.small_variance": "failed:bn_eps_outside_sqrt",
         "layers.batchnorm_forward.test_mode": "failed:bn_eps_outside_sqrt",
-        "layers.batchnorm_backward.notebook": "failed",
-        "layers.batchnorm_backward.small_variance": "failed",
-        "layers.batchnorm_backward_alt.notebook": "failed",
-        "layers.batchnorm_backward_alt.small_variance": "failed",
-        "fc_net.batchnorm.loss": "failed",
-        "fc_net.batchnorm.running_stats": "failed",
     },
     "bn_running_average_swapped": {
         "layers.batchnorm_forward.notebook": "failed:bn_running_average_swapped",
         "layers.batchnorm_forward.small_variance": "failed:bn_running_average_swapped",
         "layers.batchnorm_forward.notebook_test_mode": "failed:bn_running_average_swapped",
         "layers.batchnorm_forward.test_mode": "failed:bn_running_average_swapped",
-        "fc_net.batchnorm.running_stats": "failed",
     },
     "bn_test_uses_batch_stats": {
         "layers.batchnorm_forward.notebook_test_mode": "failed:bn_test_uses_batch_stats",
         "layers.batchnorm_forward.test_mode": "failed:bn_test_uses_batch_stats",
-        "fc_net.batchnorm.running_stats": "failed",
     },
     "bn_unbiased_variance": {
         "layers.batchnorm_forward.notebook": "failed:bn_unbiased_variance",
@@ -63,22 +55,18 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "layers.batchnorm_backward.small_variance": "failed",
         "layers.batchnorm_backward_alt.notebook": "failed",
         "layers.batchnorm_backward_alt.small_variance": "failed",
-        "fc_net.batchnorm.loss": "failed",
-        "fc_net.batchnorm.running_stats": "failed",
     },
     "bn_running_stats_not_stored": {
         "layers.batchnorm_forward.notebook": "failed:bn_running_stats_not_stored",
         "layers.batchnorm_forward.small_variance": "failed:bn_running_stats_not_stored",
         "layers.batchnorm_forward.notebook_test_mode": "failed:bn_running_stats_not_stored",
         "layers.batchnorm_forward.test_mode": "failed:bn_running_stats_not_stored",
-        "fc_net.batchnorm.running_stats": "failed",
     },
     "ln_normalizes_over_batch": {
         "layers.layernorm_forward.notebook": "failed:ln_normalizes_over_batch",
         "layers.layernorm_forward.small_variance": "failed:ln_normalizes_over_batch",
         "layers.layernorm_backward.notebook": "failed",
         "layers.layernorm_backward.small_variance": "failed",
-        "fc_net.layernorm.loss": "failed",
     },
     "dropout_p_is_drop_probability": {
         "layers.dropout_forward.notebook": "failed:dropout_p_is_drop_probability",
@@ -91,12 +79,10 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "dropout_test_mode_scaled": {
         "layers.dropout_forward.notebook": "failed:dropout_test_mode_scaled",
         "layers.dropout_forward.random": "failed:dropout_test_mode_scaled",
-        "fc_net.dropout": "failed",
     },
     "dropout_backward_ignores_mask": {
         "layers.dropout_backward.notebook": "failed:dropout_backward_ignores_mask",
         "layers.dropout_backward.random": "failed:dropout_backward_ignores_mask",
-        "fc_net.dropout": "failed",
     },
     "softmax_not_stable": {
         "layers.softmax_loss.large_scores": "failed:softmax_not_stable",
@@ -148,6 +134,46 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "fc_net.batchnorm.loss": "failed:missing_grads",
         "fc_net.layernorm.loss": "failed:missing_grads",
         "fc_net.dropout": "failed:missing_grads",
+    },
+    "l2_skips_last_layer": {
+        "fc_net.initial_loss.notebook": "failed:l2_skips_last_layer",
+        "fc_net.loss.regularized": "failed:l2_skips_last_layer",
+        "fc_net.batchnorm.loss": "failed:l2_skips_last_layer",
+        "fc_net.layernorm.loss": "failed:l2_skips_last_layer",
+    },
+    "l2_regularizes_bias__hidden_layers": {
+        "fc_net.loss.regularized": "failed:l2_regularizes_bias",
+        "fc_net.batchnorm.loss": "failed:l2_regularizes_bias",
+        "fc_net.layernorm.loss": "failed:l2_regularizes_bias",
+    },
+    "bn_test_mode_skips_affine": {
+        "layers.batchnorm_forward.test_mode": "failed:bn_test_mode_skips_affine",
+    },
+    "model_ignores_normalization": {
+        "fc_net.batchnorm.loss": "failed:model_ignores_normalization",
+        "fc_net.batchnorm.running_stats": "failed:model_ignores_normalization",
+        "fc_net.layernorm.loss": "failed:model_ignores_normalization",
+    },
+    "adam_eps_inside_sqrt": {
+        "optim.adam.steps": "failed:adam_eps_inside_sqrt",
+    },
+    "dropout_mask_shared": {
+        "layers.dropout_forward.notebook": "failed:dropout_mask_shared",
+        "layers.dropout_forward.random": "failed:dropout_mask_shared",
+        "layers.dropout_backward.notebook": "failed",
+    },
+    "dropout_mask_shared__rows": {
+        "layers.dropout_forward.notebook": "failed:dropout_mask_shared",
+        "layers.dropout_forward.random": "failed:dropout_mask_shared",
+        "layers.dropout_backward.notebook": "failed",
+    },
+    "relu_backward_masks_dout": {
+        "layers.relu_backward.notebook": "failed:relu_backward_masks_dout",
+        "layers.relu_backward.random": "failed:relu_backward_masks_dout",
+        "fc_net.training": "failed",
+    },
+    "softmax_not_stable__log_sum_exp": {
+        "layers.softmax_loss.large_scores": "failed:softmax_not_stable",
     },
     "raises": {
         "layers.batchnorm_forward.notebook": "error",
@@ -232,7 +258,7 @@ def test_correct_submissions_get_full_marks(
 
 
 def test_every_mistake_code_has_a_buggy_fixture() -> None:
-    assert set(buggy.BUGS) == set(ASSIGNMENT.mistakes)
+    assert {buggy.mistake_code(name) for name in buggy.BUGS} == set(ASSIGNMENT.mistakes)
     assert set(EXPECTED_FAILURES) >= set(buggy.BUGS)
 
 
@@ -247,10 +273,11 @@ def test_buggy_submission_fails_exactly_where_it_should(name: str, graded: Calla
         else:
             assert check.score == check.max_score, check.id
     if name in buggy.BUGS:
-        diagnosed = {c.target for c in report.checks if name in c.diagnosis}
+        code = buggy.mistake_code(name)
+        diagnosed = {c.target for c in report.checks if code in c.diagnosis}
         assert diagnosed & set(buggy.BUG_TARGETS[name]), "the mistake is named on the function it is in"
-        explained = [c.message for c in report.checks if name in c.diagnosis]
-        assert all(ASSIGNMENT.mistakes[name] in message for message in explained)
+        explained = [c.message for c in report.checks if code in c.diagnosis]
+        assert all(ASSIGNMENT.mistakes[code] in message for message in explained)
 
 
 def test_syntax_error_fails_everything_that_imports_layers(graded: Callable[[str], Report]) -> None:
@@ -272,19 +299,113 @@ def test_unfinished_starter_scores_zero(graded: Callable[[str], Report]) -> None
     assert "is the function still a stub?" in stub.message
 
 
-def test_a_failing_model_check_names_the_failing_layers(graded: Callable[[str], Report]) -> None:
-    report = graded("bn_eps_outside_sqrt")
-    model = next(c for c in report.checks if c.id == "fc_net.batchnorm.loss")
-    assert "layers.batchnorm_forward" in model.message
-    assert "layers.affine_forward" not in model.message.split("fail their own checks:")[-1]
+def test_a_failing_integration_check_names_the_failing_layers(graded: Callable[[str], Report]) -> None:
+    report = graded("relu_backward_masks_dout")
+    training = next(c for c in report.checks if c.id == "fc_net.training")
+    assert training.status == "failed"
+    assert "fail their own checks: layers.relu_backward" in training.message
+    assert "layers.affine_forward" not in training.message.split("fail their own checks:")[-1]
 
 
 def test_hidden_checks_never_show_expected_values(graded: Callable[[str], Report]) -> None:
-    report = graded("bn_eps_outside_sqrt")
+    report = graded("bn_unbiased_variance")
     hidden = next(c for c in report.checks if c.id == "layers.batchnorm_forward.small_variance")
-    visible = next(c for c in report.checks if c.id == "layers.batchnorm_backward.notebook")
+    visible = next(c for c in report.checks if c.id == "layers.batchnorm_forward.notebook")
     assert "expected" not in hidden.message.split("likely mistake")[0]
     assert "(expected " in visible.message
+
+
+# A bug costs points once, where it lives.
+
+INTEGRATION_CHECKS = frozenset({"fc_net.training"})
+
+
+def allowed_targets(bug_targets: tuple[str, ...]) -> set[str]:
+    """The functions a bug may cost points in: its own, and the backward pass its forward's cache feeds."""
+    allowed = set(bug_targets)
+    for target in bug_targets:
+        if target.endswith("_forward"):
+            stem = target[: -len("_forward")]
+            allowed |= {f"{stem}_backward", f"{stem}_backward_alt"}
+    return allowed
+
+
+@pytest.mark.parametrize("name", sorted(buggy.BUGS))
+def test_a_single_bug_costs_points_only_where_it_lives(name: str, graded: Callable[[str], Report]) -> None:
+    report = graded(name)
+    losing = [c for c in report.checks if c.score < c.max_score]
+    assert losing, "the bug costs points somewhere"
+    allowed = allowed_targets(buggy.BUG_TARGETS[name])
+    for check in losing:
+        assert check.target in allowed or check.id in INTEGRATION_CHECKS, (check.id, check.target)
+        if check.id in INTEGRATION_CHECKS and check.target not in allowed:
+            assert "fail their own checks: " in check.message, "an integration check names the culprit"
+
+
+def test_a_model_on_wrong_layers_is_judged_against_those_layers(graded: Callable[[str], Report]) -> None:
+    report = graded("relu_backward_masks_dout")
+    loss = next(c for c in report.checks if c.id == "fc_net.loss.regularized")
+    assert loss.status == "passed" and loss.score == loss.max_score
+    assert "built from your own layer functions" in loss.message
+    assert "layers.relu_backward" in loss.message
+
+
+def test_a_backward_pass_exact_for_its_own_wrong_forward_keeps_its_points(
+    graded: Callable[[str], Report],
+) -> None:
+    report = graded("bn_eps_outside_sqrt")
+    forward = next(c for c in report.checks if c.id == "layers.batchnorm_forward.small_variance")
+    backward = next(c for c in report.checks if c.id == "layers.batchnorm_backward.small_variance")
+    assert forward.score < forward.max_score
+    assert backward.status == "passed" and backward.score == backward.max_score
+    assert "exact gradient of your own batchnorm_forward" in backward.message
+
+
+def test_a_backward_pass_wrong_for_its_own_forward_still_fails(graded: Callable[[str], Report]) -> None:
+    report = graded("relu_backward_masks_dout")
+    backward = next(c for c in report.checks if c.id == "layers.relu_backward.notebook")
+    assert backward.score == 0 and "exact gradient" not in backward.message
+
+
+# Feedback says what happened, once.
+
+
+def test_a_mistake_made_in_some_places_only_is_named_with_where(graded: Callable[[str], Report]) -> None:
+    report = graded("l2_regularizes_bias__hidden_layers")
+    check = next(c for c in report.checks if c.id == "fc_net.loss.regularized")
+    assert check.diagnosis == ["l2_regularizes_bias"]
+    assert "likely mistake [l2_regularizes_bias] (in grad_b2, grad_b1 only)" in check.message
+
+
+def test_outputs_with_extra_singleton_axes_get_full_credit_and_a_note(graded: Callable[[str], Report]) -> None:
+    report = graded("running_stats_keep_dims")
+    assert report.score == report.max_score
+    noted = next(c for c in report.checks if c.id == "layers.batchnorm_forward.notebook")
+    assert "running_mean, running_var: shape (1, 3), where the docstring asks for (3,)" in noted.message
+
+
+def cause_of(line: str) -> str:
+    """A message line without the output it names: "grad_W1 missing" and "grad_b1 missing" share one."""
+    return line.split(" ", 1)[-1] if line and not line.startswith(" ") else line
+
+
+@pytest.mark.parametrize("name", buggy.ALL_NAMES)
+def test_no_message_says_the_same_cause_twice(name: str, graded: Callable[[str], Report]) -> None:
+    for check in graded(name).checks:
+        causes = [cause_of(line) for line in check.message.splitlines() if line.strip()]
+        repeated = {cause for cause in causes if causes.count(cause) > 1}
+        assert not repeated, (check.id, repeated, check.message)
+
+
+def test_a_module_that_fails_to_import_says_so_in_one_line_and_nothing_else(
+    graded: Callable[[str], Report],
+) -> None:
+    report = graded("missing_optim")
+    training = next(c for c in report.checks if c.id == "fc_net.training")
+    first, *rest = training.message.splitlines()
+    assert first.startswith("exception: optim.py could not be imported"), first
+    assert "NaN" not in training.message and "classifies" not in training.message
+    assert not [line for line in rest if not line.startswith(" ")], training.message
 
 
 def test_same_seed_same_report_and_other_seed_other_hidden_inputs(

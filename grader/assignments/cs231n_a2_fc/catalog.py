@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -327,7 +328,8 @@ def optimizer_checks(seed: int) -> list[Check]:
 
     notebook = cases.notebook_optimizer
     momentum, rmsprop, adam = trajectory(1.0), trajectory(1e-6), trajectory(1.0)
-    return [
+    adam_tiny = trajectory(1e-6)  # only gradients this small show where epsilon sits
+    checks = [
         *pair(
             "optim.sgd_momentum",
             Q1,
@@ -361,7 +363,10 @@ def optimizer_checks(seed: int) -> list[Check]:
             Q1,
             (2, 2),
             "steps",
-            ("one Adam step at t = 5: next_w, m, v", "four Adam steps from an empty config (t starts at 0)"),
+            (
+                "one Adam step at t = 5: next_w, m, v",
+                "four Adam steps from an empty config (t starts at 0), with usual and with tiny gradients",
+            ),
             (
                 optimizer_probe(
                     "adam",
@@ -369,10 +374,14 @@ def optimizer_checks(seed: int) -> list[Check]:
                     {"learning_rate": 1e-2, "t": 5},
                     ["m", "v", "t"],
                 ),
-                optimizer_probe("adam", adam, {"learning_rate": 1e-2}, ["m", "v", "t"]),
+                optimizer_probe("adam", adam, {"learning_rate": 1e-2}, ["m", "v", "t"], label="usual"),
             ),
         ),
     ]
+    adam_steps = checks[-1]
+    tiny = optimizer_probe("adam", adam_tiny, {"learning_rate": 1e-2}, ["m", "v", "t"], label="tiny")
+    checks[-1] = dataclasses.replace(adam_steps, probes=(*adam_steps.probes, tiny))
+    return checks
 
 
 def model_checks(seed: int) -> list[Check]:

@@ -20,6 +20,7 @@ from grader.engine.checks import (
     Judgement,
     TrustedContext,
     describe,
+    merge_same_cause,
     output_key,
 )
 from grader.engine.compare import WORST_ERROR, Comparison, compare, only_singleton_axes_differ, rel_error
@@ -36,6 +37,7 @@ class Criteria:
         self.passed = 0
         self.total = 0
         self.missing: list[str] = []  # said in one line: missing outputs share a cause
+        self.findings: list[tuple[str, str]] = []  # (output, what is wrong), merged when alike
 
     def add(self, key: str, error: float, ok: bool, line: str = "") -> None:
         self.total += 1
@@ -43,11 +45,11 @@ class Criteria:
         if ok:
             self.passed += 1
         elif line:
-            self.judgement.lines.append(line)
+            self.findings.append((key, line[len(key) :]) if line.startswith(key) else ("", line))
 
     def output(self, key: str, comparison: Comparison, threshold: float) -> None:
         if comparison.note:
-            self.judgement.lines.append(f"{key} {comparison.note}")
+            self.judgement.lines.append(f"{key}: {comparison.note}")
         if comparison.problem == "missing":
             self.missing.append(key)
             self.add(key, comparison.error, False)
@@ -64,6 +66,7 @@ class Criteria:
             self.judgement.diagnosis.append(code)
 
     def done(self) -> Judgement:
+        self.judgement.lines += merge_same_cause(self.findings)
         if self.missing:
             verb = "is" if len(self.missing) == 1 else "are"
             self.judgement.lines.insert(0, f"{', '.join(self.missing)} {verb} missing")
@@ -122,7 +125,7 @@ class BackwardPass:
             )
         judgement = criteria.done()
         if judgement.fraction < 1.0:
-            judgement.diagnosis.extend(context.matching_mutants(check.target, check.probes, outcomes))
+            judgement.diagnose(context.matching_mutants(check.target, check.probes, outcomes))
         return judgement
 
     def own_gradient(self, probe: Probe, outcome: ProbeOutcome, grad: str, input_name: str) -> bool:
@@ -182,6 +185,16 @@ class DropoutForward:
         )
         if abs(rate - (1 - p)) <= tolerance and abs(p - 0.5) > 2 * tolerance:
             criteria.diagnose("dropout_p_is_drop_probability")
+        shared = shared_mask_axis(kept)
+        criteria.add(
+            output_key(check, probe, "mask_per_element"),
+            0.0 if shared is None else WORST_ERROR,
+            shared is None,
+            f"{output_key(check, probe, 'mask_per_element')}: every {shared} of the mask keeps or drops "
+            "all its units together",
+        )
+        if shared is not None:
+            criteria.diagnose("dropout_mask_shared")
         scale_key = output_key(check, probe, "kept_values")
         if not kept.any():
             criteria.add(scale_key, WORST_ERROR, False, f"{scale_key}: every unit was dropped")
@@ -195,6 +208,19 @@ class DropoutForward:
         )
         if close(out[kept], x[kept]):
             criteria.diagnose("dropout_not_inverted")
+
+
+def shared_mask_axis(kept: np.ndarray) -> str | None:
+    """ "row" or "column" when most rows (columns) of a 2-d mask are all kept or all dropped: one random
+    number per row or column. Independent units make that all but impossible on the checks' inputs
+    (at most 0.8 ** 120 for one row or column)."""
+    if kept.ndim != 2 or min(kept.shape) < 8:
+        return None
+    for axis, name in ((1, "row"), (0, "column")):
+        uniform = np.all(kept, axis=axis) | ~np.any(kept, axis=axis)
+        if uniform.mean() > 0.5:
+            return name
+    return None
 
 
 def is_dropout_mask(mask: np.ndarray) -> bool:
@@ -266,7 +292,7 @@ class ModelInit:
         key = output_key(check, probe, name)
         actual = outcome.arrays.get(name) if outcome.ran else None
         if actual is not None and only_singleton_axes_differ(actual.shape, expected.shape):
-            criteria.judgement.lines.append(f"{key} {compare(actual, expected).note}")
+            criteria.judgement.lines.append(f"{key}: {compare(actual, expected).note}")
             actual = actual.reshape(expected.shape)
         if actual is None or actual.shape != expected.shape:
             criteria.output(key, compare(actual, expected), 0.0)

@@ -51,6 +51,19 @@ MISTAKES = {
     "L2 penalty.",
     "weight_init_scale": "the initial weights do not follow weight_scale: draw them as "
     "np.random.randn(fan_in, fan_out) * weight_scale.",
+    "l2_skips_last_layer": "the output layer's weights are left out of the L2 penalty: every weight matrix "
+    "W1..WL, the last one included, adds 0.5 * reg * np.sum(W * W) to the loss and reg * W to its gradient.",
+    "bn_test_mode_skips_affine": "test-mode batch norm leaves out gamma and beta: after normalizing with the "
+    "running averages, scale by gamma and shift by beta, as in train mode.",
+    "model_ignores_normalization": "the model creates gamma and beta but never applies the normalization "
+    "layers: with normalization set, each hidden affine layer is followed by batchnorm_forward or "
+    "layernorm_forward (and its backward pass) before the ReLU.",
+    "adam_eps_inside_sqrt": "epsilon is inside the square root in Adam: divide by np.sqrt(v_hat) + epsilon "
+    "(only tiny gradients show the difference).",
+    "dropout_mask_shared": "the dropout mask is shared along a row or a column: draw one random number per "
+    "element, mask = (np.random.rand(*x.shape) < p) / p.",
+    "relu_backward_masks_dout": "relu_backward masks by the sign of dout: the gradient passes where the "
+    "forward pass's INPUT was positive, dx = dout * (x > 0).",
     "missing_params": "model.params lacks parameters the network needs; expected names are W1..WL, b1..bL "
     "and, with normalization, gamma1..gamma(L-1) and beta1..beta(L-1).",
     "missing_grads": "the gradients returned by loss(X, y) lack some parameters: grads needs one entry per "
@@ -71,6 +84,7 @@ def batchnorm_variant(
     test_batch_stats: bool = False,
     ddof: int = 0,
     store: bool = True,
+    test_affine: bool = True,
 ) -> Any:
     """A batch-norm forward pass with one of the known mistakes (forward outputs only, no cache)."""
 
@@ -91,6 +105,8 @@ def batchnorm_variant(
             running_var = keep * running_var + (1 - keep) * var
             if store:
                 bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+        if not train and not test_affine:
+            return (x - mean) / std, None
         return gamma * (x - mean) / std + beta, None
 
     return batchnorm_forward
@@ -129,7 +145,7 @@ def forgetful(update: Any) -> Any:
     return step
 
 
-def adam_variant(*, late_t: bool = False, bias_correction: bool = True) -> Any:
+def adam_variant(*, late_t: bool = False, bias_correction: bool = True, eps_inside: bool = False) -> Any:
     def adam(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
         config = config if config is not None else {}
         lr, beta1, beta2 = (
@@ -143,7 +159,8 @@ def adam_variant(*, late_t: bool = False, bias_correction: bool = True) -> Any:
         v = beta2 * config.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
         m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if bias_correction else (m, v)
         config["m"], config["v"], config["t"] = m, v, int(t) + (1 if late_t else 0)
-        return w - lr * m_hat / (np.sqrt(v_hat) + eps), config
+        step = m_hat / np.sqrt(v_hat + eps) if eps_inside else m_hat / (np.sqrt(v_hat) + eps)
+        return w - lr * step, config
 
     return adam
 
@@ -161,12 +178,13 @@ def rmsprop_eps_inside(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
 
 
 def model_variant(
-    reference: Any, *, weight_factor: float, penalized: tuple[str, ...]
+    reference: Any, *, weight_factor: float = 0.0, penalized: tuple[str, ...] = (), last_weight: float = 0.0
 ) -> types.SimpleNamespace:
     """The reference network with its L2 term changed.
 
-    weight_factor: extra multiples of 0.5*reg*W**2 on the weights; penalized: prefixes of other
-    parameters (b, gamma, beta) that wrongly get 0.5*reg*p**2 too.
+    weight_factor: extra multiples of 0.5*reg*W**2 on every weight matrix; last_weight: extra multiples on
+    the output layer's only (-1 leaves it out); penalized: prefixes of other parameters (b, gamma, beta)
+    that wrongly get 0.5*reg*p**2 too.
     """
     base = reference.fc_net.FullyConnectedNet
 
@@ -178,13 +196,39 @@ def model_variant(
             loss, grads = result
             for name, value in self.params.items():
                 kind = name.rstrip("0123456789")  # "b1" -> "b", "beta1" -> "beta"
-                factor = weight_factor if kind == "W" else float(kind in penalized)
+                factor = float(kind in penalized)
+                if kind == "W":
+                    factor = weight_factor + (last_weight if name == f"W{self.num_layers}" else 0.0)
                 loss += factor * 0.5 * self.reg * np.sum(value * value)
                 grads[name] = grads[name] + factor * self.reg * value
             return loss, grads
 
-    fc_net = types.SimpleNamespace(**{**vars(reference.fc_net), "FullyConnectedNet": FullyConnectedNet})
+    return replace_class(reference, FullyConnectedNet)
+
+
+def replace_class(reference: Any, network: type) -> types.SimpleNamespace:
+    fc_net = types.SimpleNamespace(**{**vars(reference.fc_net), "FullyConnectedNet": network})
     return types.SimpleNamespace(**{**vars(reference), "fc_net": fc_net})
+
+
+def model_without_normalization(reference: Any) -> types.SimpleNamespace:
+    """The reference network that builds gamma and beta but never normalizes (nor returns their grads)."""
+    base = reference.fc_net.FullyConnectedNet
+
+    class FullyConnectedNet(base):  # type: ignore[misc, valid-type]
+        def loss(self, X: Any, y: Any = None) -> Any:
+            normalization = getattr(self, "normalization")  # noqa: B009  (the base is untyped)
+            setattr(self, "normalization", None)  # noqa: B010
+            try:
+                return super().loss(X, y)
+            finally:
+                setattr(self, "normalization", normalization)  # noqa: B010
+
+    return replace_class(reference, FullyConnectedNet)
+
+
+def relu_backward_by_dout(dout: Any, cache: Any) -> Any:
+    return dout * (dout > 0)
 
 
 BN = ("layers.batchnorm_forward",)
@@ -201,6 +245,14 @@ def batchnorm_mutant(code: str, evidence: tuple[str, ...], **mistake: Any) -> Mu
 
 
 MODEL = ("fc_net.FullyConnectedNet",)
+
+
+def model_mutant(code: str, **l2: Any) -> Mutant:
+    """A mistake in the model's L2 term: it shows in the loss and in the gradients it touches, perhaps
+    in some layers only (the loss then sums the places that are wrong and the places that are right)."""
+    return Mutant(code, MODEL, ("loss", "grad_*"), lambda ref: model_variant(ref, **l2), aggregates=("loss",))
+
+
 STATE = tuple(f"config_{key}" for key in ("velocity", "cache", "m", "v", "t"))
 MUTANTS = (
     batchnorm_mutant("bn_eps_outside_sqrt", ("out",), eps_outside=True),
@@ -208,6 +260,13 @@ MUTANTS = (
     batchnorm_mutant("bn_test_uses_batch_stats", ("out",), test_batch_stats=True),
     batchnorm_mutant("bn_unbiased_variance", ("out", "running_var"), ddof=1),
     batchnorm_mutant("bn_running_stats_not_stored", ("out", "running_mean", "running_var"), store=False),
+    batchnorm_mutant("bn_test_mode_skips_affine", ("out",), test_affine=False),
+    Mutant(
+        "relu_backward_masks_dout",
+        ("layers.relu_backward",),
+        ("dx",),
+        lambda ref: with_functions(ref, "layers", relu_backward=relu_backward_by_dout),
+    ),
     Mutant(
         "ln_normalizes_over_batch",
         ("layers.layernorm_forward",),
@@ -251,24 +310,25 @@ MUTANTS = (
         lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False)),
     ),
     Mutant(
+        "adam_eps_inside_sqrt",
+        ("optim.adam",),
+        ("w",),
+        lambda ref: with_functions(ref, "optim", adam=adam_variant(eps_inside=True)),
+    ),
+    Mutant(
         "rmsprop_eps_inside_sqrt",
         ("optim.rmsprop",),
         ("w",),
         lambda ref: with_functions(ref, "optim", rmsprop=rmsprop_eps_inside),
     ),
+    model_mutant("l2_missing_half", weight_factor=1.0),
+    model_mutant("l2_skips_last_layer", last_weight=-1.0),
+    model_mutant("l2_regularizes_bias", penalized=("b",)),
+    model_mutant("l2_regularizes_bias", penalized=("b", "gamma", "beta")),
     Mutant(
-        "l2_missing_half", MODEL, ("loss",), lambda ref: model_variant(ref, weight_factor=1.0, penalized=())
-    ),
-    Mutant(
-        "l2_regularizes_bias",
+        "model_ignores_normalization",
         MODEL,
-        ("loss",),
-        lambda ref: model_variant(ref, weight_factor=0.0, penalized=("b",)),
-    ),
-    Mutant(
-        "l2_regularizes_bias",
-        MODEL,
-        ("loss",),
-        lambda ref: model_variant(ref, weight_factor=0.0, penalized=("b", "gamma", "beta")),
+        ("loss", "grad_*", "scores"),
+        model_without_normalization,
     ),
 )
