@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader.assignments import UnknownAssignment, get_assignment
+from grader.assignments import UnknownAssignment, get_assignment, known_assignments
 from grader.engine.grading import GradingLimits, grade_submission
 from grader.engine.report import Report
 from grader.sandbox_client import make_executor
@@ -114,6 +114,8 @@ def print_report(report: Report, missing: tuple[str, ...]) -> None:
     )
     if missing:
         console.print(f"[yellow]not submitted: {', '.join(missing)}[/yellow]")
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/yellow]", markup=True, highlight=False)
     for question in report.questions:
         table = Table(
             title=f"{question.name}: {question.score:g} / {question.max_score:g}", title_justify="left"
@@ -149,7 +151,10 @@ def checks(assignment: Annotated[str, typer.Option(help="the check catalog")] = 
         table.add_column(column)
     for item in catalog.build_checks(0):
         table.add_row(item.id, item.question.split()[0], f"{item.points:g}", item.visibility, item.summary)
-    report_console().print(table)
+    console = report_console()
+    console.print(table)
+    others = sorted(name for name in known_assignments() if name != catalog.name)
+    console.print(f"other editions: {', '.join(others)} (grader checks --assignment NAME)")
 
 
 if __name__ == "__main__":

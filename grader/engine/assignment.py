@@ -20,3 +20,5 @@ class Assignment:
     mutants: Sequence[Mutant]  # several variants may share a mistake code
     build_checks: Callable[[int], list[Check]]
     reference_modules: Callable[[], Any]
+    # Lines for the whole report, from the graded files' source (read, never run): another edition's API.
+    notes: Callable[[Mapping[str, bytes]], list[str]] = lambda files: []

@@ -38,6 +38,7 @@ class Report:
     questions: list[QuestionReport]
     checks: list[CheckReport]
     sandbox: dict[str, str] = field(default_factory=dict)  # which executor and image ran the code
+    notes: list[str] = field(default_factory=list)  # about the whole submission (another edition's API)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

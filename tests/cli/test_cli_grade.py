@@ -28,7 +28,17 @@ def test_grade_zip_prints_exactly_one_json_document(tmp_path: Path) -> None:
     result = runner.invoke(app, ["grade", str(upload), "--seed", "5", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report) == {"assignment", "seed", "score", "max_score", "questions", "checks", "sandbox"}
+    assert set(report) == {
+        "assignment",
+        "seed",
+        "score",
+        "max_score",
+        "questions",
+        "checks",
+        "sandbox",
+        "notes",
+    }
+    assert report["notes"] == []
     assert report["assignment"] == "cs231n-a2-fc" and report["seed"] == 5
     assert report["score"] == report["max_score"] > 0
     assert [q["name"][:2] for q in report["questions"]] == ["Q1", "Q2", "Q3"]
@@ -122,3 +132,14 @@ def test_checks_lists_the_catalog() -> None:
     assert result.exit_code == 0
     for check_id in ("layers.batchnorm_forward.notebook", "optim.adam.steps", "fc_net.dropout"):
         assert check_id in result.stdout
+
+
+@pytest.mark.parametrize("edition", ["cs231n-a2-fc", "cs231n-a2-fc-2018", "cs231n-a2-fc-2017"])
+def test_checks_lists_each_edition_and_names_the_others(edition: str) -> None:
+    result = runner.invoke(app, ["checks", "--assignment", edition])
+    assert result.exit_code == 0, result.output
+    assert "layers.dropout_forward.notebook" in result.output
+    assert ("layers.layernorm_forward" in result.output) == (edition != "cs231n-a2-fc-2017")
+    others = result.output.split("other editions:")[-1].split("(")[0]
+    editions = {"cs231n-a2-fc", "cs231n-a2-fc-2018", "cs231n-a2-fc-2017"}
+    assert {name.strip() for name in others.split(",")} == editions - {edition}

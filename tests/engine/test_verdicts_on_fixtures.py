@@ -377,7 +377,9 @@ def test_a_mistake_made_in_some_places_only_is_named_with_where(graded: Callable
     assert "likely mistake [l2_regularizes_bias] (in grad_b2, grad_b1 only)" in check.message
 
 
-def test_outputs_with_extra_singleton_axes_get_full_credit_and_a_note(graded: Callable[[str], Report]) -> None:
+def test_outputs_with_extra_singleton_axes_get_full_credit_and_a_note(
+    graded: Callable[[str], Report],
+) -> None:
     report = graded("running_stats_keep_dims")
     assert report.score == report.max_score
     noted = next(c for c in report.checks if c.id == "layers.batchnorm_forward.notebook")

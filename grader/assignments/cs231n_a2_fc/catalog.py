@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from grader.assignments.cs231n_a2_fc import cases
+from grader.assignments.cs231n_a2_fc.editions import CURRENT, Edition
 from grader.assignments.cs231n_a2_fc.judges import (
     BackwardPass,
     DropoutBackward,
@@ -42,7 +43,7 @@ MODEL_LAYERS = (
 BN_LAYERS = ("layers.batchnorm_forward", "layers.batchnorm_backward", "layers.batchnorm_backward_alt")
 LN_LAYERS = ("layers.layernorm_forward", "layers.layernorm_backward")
 # The functions the course's architecture calls when composed from the student's layers (recipes).
-COMPOSED_NORM_LAYERS = {
+COMPOSED_NORM_LAYERS: dict[str, tuple[str, ...]] = {
     "batchnorm": ("layers.batchnorm_forward", "layers.batchnorm_backward"),
     "layernorm": LN_LAYERS,
 }
@@ -105,6 +106,7 @@ def layer_probe(
     backward: str | None = None,
     param_outputs: Sequence[str] = (),
     label: str = "case",
+    keep: float | None = None,
 ) -> Probe:
     calls = [f"layers.{function}"] + ([f"layers.{backward}"] if backward else [])
     options: dict[str, Any] = {
@@ -114,6 +116,8 @@ def layer_probe(
         "passes": [list(p) for p in passes],
         "param_outputs": list(param_outputs),
     }
+    if keep is not None:  # dropout: the keep probability, whatever p means in the edition
+        options["keep"] = keep
     if backward:
         options["backward"] = backward
         options["grads"] = GRADS[function.rsplit("_", 1)[0]]
@@ -169,12 +173,11 @@ def model_probe(
     )
 
 
-def composed(probe: Probe, ops: Sequence[str] | None = None) -> Probe:
+def composed(probe: Probe, edition: Edition, ops: Sequence[str] | None = None) -> Probe:
     """The same model probe computed by the course's architecture from the student's own layers.py."""
     model = probe.options["model"]
-    keep = model.get("dropout_keep_ratio", 1)
-    dropout = {"mode": "train", "p": keep, "seed": model["seed"]} if keep != 1 else None
-    norm = model.get("normalization")
+    keep, norm = edition.architecture(model)
+    dropout = {"mode": "train", "p": edition.layer_p(keep), "seed": model["seed"]} if keep != 1 else None
     composition = {
         "hidden_layers": len(model["hidden_dims"]),
         "normalization": norm,
@@ -182,7 +185,8 @@ def composed(probe: Probe, ops: Sequence[str] | None = None) -> Probe:
         "reg": model.get("reg", 0.0),
         "dtype": model.get("dtype", "float64"),
     }
-    calls = (*MODEL_LAYERS, *COMPOSED_NORM_LAYERS.get(norm, ()), *(DROPOUT_LAYERS if dropout else ()))
+    norm_layers = COMPOSED_NORM_LAYERS[norm] if norm else ()
+    calls = (*MODEL_LAYERS, *norm_layers, *(DROPOUT_LAYERS if dropout else ()))
     return Probe(
         label=probe.label,
         recipe="composed_model",
@@ -201,13 +205,14 @@ def model_check(
     summary: str,
     probes: Sequence[Probe],
     *,
+    edition: Edition,
     depends_on: tuple[str, ...],
     judge: Judge = AGREES,
     visibility: Visibility = "hidden",
 ) -> Check:
     """A check of FullyConnectedNet's loss or scores: it must match the reference, or, when the layers it
     relies on fail their own checks, the course's architecture composed from those very layers."""
-    baselines = [composed(probe) for probe in probes]
+    baselines = [composed(probe, edition) for probe in probes]
     return check(id, question, points, visibility, summary, probes, judge, depends_on, baselines)
 
 
@@ -242,7 +247,7 @@ def softmax_probe(inputs: Mapping[str, np.ndarray]) -> Probe:
     )
 
 
-def affine_relu_softmax_checks(seed: int) -> list[Check]:
+def affine_relu_softmax_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "affine")
     N, shape, M = 5, (3, 4, 2), 7
     hidden_affine = {
@@ -319,7 +324,7 @@ def affine_relu_softmax_checks(seed: int) -> list[Check]:
     ]
 
 
-def optimizer_checks(seed: int) -> list[Check]:
+def optimizer_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "optim")
     steps, shape = 4, (3, 4)
 
@@ -384,7 +389,7 @@ def optimizer_checks(seed: int) -> list[Check]:
     return checks
 
 
-def model_checks(seed: int) -> list[Check]:
+def model_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "model")
     data, notebook_params = cases.notebook_model()
     notebook_model = {"hidden_dims": [20, 30], "input_dim": 15, "num_classes": 10, "weight_scale": 5e-2}
@@ -431,6 +436,7 @@ def model_checks(seed: int) -> list[Check]:
                 )
                 for reg, p in zip((0, 3.14), notebook_params, strict=True)
             ],
+            edition=edition,
             depends_on=MODEL_LAYERS,
             visibility="visible",
         ),
@@ -440,6 +446,7 @@ def model_checks(seed: int) -> list[Check]:
             2,
             "test-time scores, X of shape (N, 3, 2, 2)",
             [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "scores", ops=["scores"])],
+            edition=edition,
             depends_on=MODEL_LAYERS,
         ),
         model_check(
@@ -448,6 +455,7 @@ def model_checks(seed: int) -> list[Check]:
             4,
             "loss and all gradients with reg = 0.7 and non-zero biases",
             [model_probe("model_loss", hidden_model, {"X": X, "y": y, **params}, "loss", ops=["loss"])],
+            edition=edition,
             depends_on=MODEL_LAYERS,
         ),
         check(
@@ -476,7 +484,7 @@ def model_checks(seed: int) -> list[Check]:
 # ------------------------------------------------------------------------------------------------ Q2
 
 
-def batchnorm_checks(seed: int) -> list[Check]:
+def batchnorm_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "batchnorm")
     N, D = 4, 5
     hidden = {
@@ -574,7 +582,7 @@ def batchnorm_checks(seed: int) -> list[Check]:
     ]
 
 
-def layernorm_checks(seed: int) -> list[Check]:
+def layernorm_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "layernorm")
     N, D = 3, 6
     hidden = {
@@ -613,17 +621,18 @@ def layernorm_checks(seed: int) -> list[Check]:
     ]
 
 
-def normalized_model_checks(seed: int) -> list[Check]:
+def normalized_model_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "normalized_model")
     dims, N = [10, 8, 7, 4], 5
     X, y = rng.normal(size=(N, dims[0])), rng.integers(0, dims[-1], size=N)
     model = {"hidden_dims": dims[1:-1], "input_dim": dims[0], "num_classes": dims[-1], "reg": 0.3}
     init = {"hidden_dims": [30, 20], "input_dim": 40, "num_classes": 10, "weight_scale": 1e-2}
     probes = {}
-    for norm in ("batchnorm", "layernorm"):
+    for norm in ("batchnorm", "layernorm"):  # both drawn in every edition: the same seed, the same inputs
         params = cases.random_params(rng, dims, norm)
         probes[norm] = {"X": X, "y": y, **params}
-    return [
+    norms = ("batchnorm", "layernorm") if edition.layernorm else ("batchnorm",)
+    checks = [
         check(
             "fc_net.init_normalization",
             Q2,
@@ -631,8 +640,8 @@ def normalized_model_checks(seed: int) -> list[Check]:
             "visible",
             "gamma and beta on hidden layers only, ones and zeros",
             [
-                model_probe("model_init", {**init, "normalization": norm}, {}, norm)
-                for norm in ("batchnorm", "layernorm")
+                model_probe("model_init", {**init, **edition.model_kwargs(normalization=norm)}, {}, norm)
+                for norm in norms
             ],
             judge=ModelInit(),
         ),
@@ -644,12 +653,13 @@ def normalized_model_checks(seed: int) -> list[Check]:
             [
                 model_probe(
                     "model_loss",
-                    {**model, "normalization": "batchnorm"},
+                    {**model, **edition.model_kwargs(normalization="batchnorm")},
                     probes["batchnorm"],
                     "loss",
                     ops=["loss"],
                 )
             ],
+            edition=edition,
             depends_on=(*MODEL_LAYERS, *BN_LAYERS),
         ),
         model_check(
@@ -660,85 +670,102 @@ def normalized_model_checks(seed: int) -> list[Check]:
             [
                 model_probe(
                     "model_loss",
-                    {**model, "normalization": "batchnorm"},
+                    {**model, **edition.model_kwargs(normalization="batchnorm")},
                     probes["batchnorm"],
                     "train_then_test",
                     ops=["loss", "scores"],
                 )
             ],
             judge=AgreesWithReference(only=("scores",)),
+            edition=edition,
             depends_on=(*MODEL_LAYERS, *BN_LAYERS),
         ),
-        model_check(
-            "fc_net.layernorm.loss",
-            Q2,
-            3,
-            "loss and gradients with layer normalization",
-            [
-                model_probe(
-                    "model_loss",
-                    {**model, "normalization": "layernorm"},
-                    probes["layernorm"],
-                    "loss",
-                    ops=["loss"],
-                )
-            ],
-            depends_on=(*MODEL_LAYERS, *LN_LAYERS),
-        ),
     ]
+    if edition.layernorm:
+        checks.append(
+            model_check(
+                "fc_net.layernorm.loss",
+                Q2,
+                3,
+                "loss and gradients with layer normalization",
+                [
+                    model_probe(
+                        "model_loss",
+                        {**model, **edition.model_kwargs(normalization="layernorm")},
+                        probes["layernorm"],
+                        "loss",
+                        ops=["loss"],
+                    )
+                ],
+                edition=edition,
+                depends_on=(*MODEL_LAYERS, *LN_LAYERS),
+            )
+        )
+    return checks
 
 
 # ------------------------------------------------------------------------------------------------ Q3
 
 
-def dropout_checks(seed: int) -> list[Check]:
+def dropout_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "dropout")
     notebook = cases.notebook_dropout_forward()
     hidden = {"x": rng.normal(size=(120, 150)) + 5}
-    p_hidden = float(rng.choice([0.3, 0.35, 0.65, 0.8]))
+    keep_hidden = float(rng.choice([0.3, 0.35, 0.65, 0.8]))
 
     def forward(
-        arrays: Mapping[str, np.ndarray], p: float, mode: str, label: str, dropout_seed: int | None
+        arrays: Mapping[str, np.ndarray], keep: float, mode: str, label: str, dropout_seed: int | None
     ) -> Probe:
-        param: dict[str, Any] = {"mode": mode, "p": p} | (
-            {"seed": dropout_seed} if dropout_seed is not None else {}
+        param: dict[str, Any] = {"mode": mode, "p": edition.layer_p(keep)}
+        if dropout_seed is not None:
+            param["seed"] = dropout_seed
+        return layer_probe(
+            "dropout_forward", arrays, param=param, passes=[("x", mode)], label=label, keep=keep
         )
-        return layer_probe("dropout_forward", arrays, param=param, passes=[("x", mode)], label=label)
 
-    def backward(arrays: Mapping[str, np.ndarray], p: float, mode: str, label: str) -> Probe:
+    def backward(arrays: Mapping[str, np.ndarray], keep: float, mode: str, label: str) -> Probe:
         return layer_probe(
             "dropout_forward",
             arrays,
-            param={"mode": mode, "p": p, "seed": 123},
+            param={"mode": mode, "p": edition.layer_p(keep), "seed": 123},
             passes=[("x", mode)],
             backward="dropout_backward",
             label=label,
+            keep=keep,
         )
 
     hidden_backward = {"x": rng.normal(size=(30, 20)) + 10, "dout": rng.normal(size=(30, 20))}
     model_seed = int(rng.integers(2**31))
+    ps = ", ".join(f"{edition.layer_p(keep):g}" for keep in edition.notebook_keep)
+    scaled = "scaling the rest by 1/(1 - p)" if edition.p_drops else "scaled by 1/p"
+    judge = DropoutForward(swapped_code=SWAPPED_P_CODE[edition.p_drops])
+    test_keep = edition.notebook_keep[1]
     return [
         check(
             "layers.dropout_forward.notebook",
             Q3,
             2,
             "visible",
-            "train mode with p = 0.25, 0.4, 0.7 keeps that share, scaled by 1/p; test mode is identity",
-            [forward(notebook, p, "train", f"p={p}", None) for p in (0.25, 0.4, 0.7)]
-            + [forward(notebook, 0.4, "test", "test", None)],
-            judge=DropoutForward(),
+            f"train mode with p = {ps} {'drops' if edition.p_drops else 'keeps'} that share, {scaled}; "
+            "test mode is identity",
+            [
+                forward(notebook, keep, "train", f"p={edition.layer_p(keep):g}", None)
+                for keep in edition.notebook_keep
+            ]
+            + [forward(notebook, test_keep, "test", "test", None)],
+            judge=judge,
         ),
         check(
             "layers.dropout_forward.random",
             Q3,
             2,
             "hidden",
-            "train and test mode with another keep probability",
+            "train and test mode with another p",
             [
-                forward(hidden, p_hidden, "train", "train", model_seed),
-                forward(hidden, p_hidden, "test", "test", None),
+                forward(hidden, keep_hidden, "train", "train", model_seed),
+                forward(hidden, keep_hidden, "test", "test", None),
             ],
-            judge=DropoutForward(),
+            judge=judge,
         ),
         check(
             "layers.dropout_backward.notebook",
@@ -747,8 +774,8 @@ def dropout_checks(seed: int) -> list[Check]:
             "visible",
             "dx uses the forward pass's mask",
             [
-                backward(cases.notebook_dropout_backward(), 0.2, "train", "train"),
-                backward(cases.notebook_dropout_backward(), 0.2, "test", "test"),
+                backward(cases.notebook_dropout_backward(), edition.notebook_backward_keep, "train", "train"),
+                backward(cases.notebook_dropout_backward(), edition.notebook_backward_keep, "test", "test"),
             ],
             judge=DropoutBackward(),
         ),
@@ -757,15 +784,19 @@ def dropout_checks(seed: int) -> list[Check]:
             Q3,
             1,
             "hidden",
-            "dx uses the mask, another keep probability",
-            [backward(hidden_backward, p_hidden, "train", "train")],
+            "dx uses the mask, another p",
+            [backward(hidden_backward, keep_hidden, "train", "train")],
             judge=DropoutBackward(),
         ),
-        *dropout_model_checks(rng),
+        *dropout_model_checks(rng, edition),
     ]
 
 
-def dropout_model_checks(rng: np.random.Generator) -> list[Check]:
+# The mistake of reading p the other way round, in each meaning of p (True: p drops).
+SWAPPED_P_CODE = {False: "dropout_p_is_drop_probability", True: "dropout_p_is_keep_probability"}
+
+
+def dropout_model_checks(rng: np.random.Generator, edition: Edition) -> list[Check]:
     dims, N = [10, 9, 8, 5], 4
     X, y = rng.normal(size=(N, dims[0])), rng.integers(0, dims[-1], size=N)
     params = cases.random_params(rng, dims, None)
@@ -774,7 +805,7 @@ def dropout_model_checks(rng: np.random.Generator) -> list[Check]:
         "input_dim": dims[0],
         "num_classes": dims[-1],
         "reg": 0.1,
-        "dropout_keep_ratio": 0.5,
+        **edition.model_kwargs(keep=0.5),
         "seed": 123,
     }
     perturb = [
@@ -793,21 +824,23 @@ def dropout_model_checks(rng: np.random.Generator) -> list[Check]:
             "hidden",
             "with dropout: gradients match finite differences of your own loss; test mode ignores dropout",
             [numeric, scores],
-            judge=NumericGradient(h=1e-6),
+            judge=NumericGradient(h=1e-6, no_dropout=edition.without_dropout()),
             depends_on=(*MODEL_LAYERS, *DROPOUT_LAYERS),
-            baselines=[composed(numeric, ops=["loss"]), composed(scores)],
+            baselines=[composed(numeric, edition, ops=["loss"]), composed(scores, edition)],
         ),
     ]
 
 
-def build_checks(seed: int) -> list[Check]:
-    """Every check of the catalog, with hidden inputs drawn from `seed`."""
-    return [
-        *affine_relu_softmax_checks(seed),
-        *optimizer_checks(seed),
-        *model_checks(seed),
-        *batchnorm_checks(seed),
-        *layernorm_checks(seed),
-        *normalized_model_checks(seed),
-        *dropout_checks(seed),
+def build_checks(seed: int, edition: Edition = CURRENT) -> list[Check]:
+    """Every check of the catalog in `edition`'s API, with hidden inputs drawn from `seed`."""
+    builders = [
+        affine_relu_softmax_checks,
+        optimizer_checks,
+        model_checks,
+        batchnorm_checks,
+        *([layernorm_checks] if edition.layernorm else []),
+        normalized_model_checks,
+        dropout_checks,
     ]
+    checks = [check for builder in builders for check in builder(seed, edition)]
+    return checks

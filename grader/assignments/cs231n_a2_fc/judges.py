@@ -9,7 +9,8 @@ trusted side), and whether the course Solver can overfit a small data set with t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -147,15 +148,23 @@ class BackwardPass:
         return bool(np.max(error) <= self.numeric_threshold)
 
 
+def keep_of(probe: Probe) -> float:
+    """The probability of keeping a unit, whatever dropout's p means in the edition."""
+    return float(probe.options.get("keep", probe.options["param"]["p"]))
+
+
 @dataclass(frozen=True)
 class DropoutForward:
-    """Train mode: each output is 0 or x/p, and about a share p of the units is kept. Test mode: out == x."""
+    """Train mode: each output is 0 or x/keep, and about a share `keep` of the units is kept, each on its
+    own. Test mode: out == x. swapped_code names the mistake of reading p the other way round."""
+
+    swapped_code: str = "dropout_p_is_drop_probability"
 
     def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
         criteria = Criteria(check)
         for probe, outcome in zip(check.probes, outcomes, strict=True):
             x = probe.inputs["x"].astype(np.float64)
-            p = float(probe.options["param"]["p"])
+            keep, p = keep_of(probe), float(probe.options["param"]["p"])
             out = array(outcome, "out")
             key = output_key(check, probe, "out")
             if out is None or out.shape != x.shape:
@@ -163,28 +172,28 @@ class DropoutForward:
                 continue
             if probe.options["passes"][-1][1] == "test":
                 criteria.output(key, compare(out, x), 1e-12)
-                if close(out, x * p) or close(out, x / p):
+                if any(close(out, x * factor) for factor in {keep, 1 / keep, p, 1 - p} if factor):
                     criteria.diagnose("dropout_test_mode_scaled")
                 continue
-            self.judge_train(criteria, check, probe, x, out, p)
+            self.judge_train(criteria, check, probe, x, out)
         return criteria.done()
 
-    @staticmethod
     def judge_train(
-        criteria: Criteria, check: Check, probe: Probe, x: np.ndarray, out: np.ndarray, p: float
+        self, criteria: Criteria, check: Check, probe: Probe, x: np.ndarray, out: np.ndarray
     ) -> None:
+        keep, p = keep_of(probe), float(probe.options["param"]["p"])
         kept = out != 0
         rate = float(kept.mean())
-        tolerance = keep_rate_tolerance(p, x.size)
+        tolerance = keep_rate_tolerance(keep, x.size)
         criteria.add(
             output_key(check, probe, "keep_rate"),
-            abs(rate - p),
-            abs(rate - p) <= tolerance,
-            f"{output_key(check, probe, 'keep_rate')}: {rate:.4f} of the units are kept with p = {p}, "
-            f"expected about {p} (p is the probability of keeping a unit)",
+            abs(rate - keep),
+            abs(rate - keep) <= tolerance,
+            f"{output_key(check, probe, 'keep_rate')}: {rate:.4f} of the units are kept with p = {p:g}, "
+            f"expected about {keep:g}",
         )
-        if abs(rate - (1 - p)) <= tolerance and abs(p - 0.5) > 2 * tolerance:
-            criteria.diagnose("dropout_p_is_drop_probability")
+        if abs(rate - (1 - keep)) <= tolerance and abs(keep - 0.5) > 2 * tolerance:
+            criteria.diagnose(self.swapped_code)
         shared = shared_mask_axis(kept)
         criteria.add(
             output_key(check, probe, "mask_per_element"),
@@ -199,12 +208,13 @@ class DropoutForward:
         if not kept.any():
             criteria.add(scale_key, WORST_ERROR, False, f"{scale_key}: every unit was dropped")
             return
-        error = rel_error(out[kept], x[kept] / p)
+        error = rel_error(out[kept], x[kept] / keep)
         criteria.add(
             scale_key,
             error,
             error <= 1e-7,
-            f"{scale_key}: kept units should equal x / p (inverted dropout); relative error {error:.2e}",
+            f"{scale_key}: kept units should equal x / {keep:g}, x divided by the probability of keeping "
+            f"(inverted dropout); relative error {error:.2e}",
         )
         if close(out[kept], x[kept]):
             criteria.diagnose("dropout_not_inverted")
@@ -251,7 +261,7 @@ class DropoutBackward:
                     key, WORST_ERROR, False, f"{key} cannot be checked: dropout_forward gave no usable out"
                 )
                 continue
-            p = float(probe.options["param"]["p"])
+            keep = keep_of(probe)
             mask = out / x  # the inputs are bounded away from zero, so out / x is the mask
             if not is_dropout_mask(mask):
                 # An identity "forward" would make dx == dout look right: the mask must be a real one first.
@@ -260,7 +270,7 @@ class DropoutBackward:
                 continue
             expected = dout * mask
             criteria.output(key, compare(dx, expected), 1e-7)
-            if not close(dx, expected) and (close(dx, dout) or close(dx, dout / p)):
+            if not close(dx, expected) and (close(dx, dout) or close(dx, dout / keep)):
                 criteria.diagnose("dropout_backward_ignores_mask")
         return criteria.done()
 
@@ -335,6 +345,7 @@ class NumericGradient:
     """
 
     h: float
+    no_dropout: Mapping[str, Any] = field(default_factory=lambda: {"dropout_keep_ratio": 1})  # the edition's
     threshold: float = 1e-4
 
     def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
@@ -360,7 +371,7 @@ class NumericGradient:
         no_dropout = context.run(
             context.reference,
             numeric_probe,
-            {**numeric_probe.options, "model": {**numeric_probe.options["model"], "dropout_keep_ratio": 1}},
+            {**numeric_probe.options, "model": {**numeric_probe.options["model"], **self.no_dropout}},
         )
         applied = scalar_loss and loss is not None and not close(loss, no_dropout.arrays["loss"], 1e-9)
         criteria.add(

@@ -71,6 +71,24 @@ MISTAKES = {
 }
 
 
+# Where p drops (2017 and earlier), the dropout explanations say so; that edition has no layer norm.
+MISTAKES_P_DROPS = {
+    **{
+        code: text
+        for code, text in MISTAKES.items()
+        if code not in ("dropout_p_is_drop_probability", "ln_normalizes_over_batch")
+    },
+    "dropout_p_is_keep_probability": "p is used as the probability of keeping a unit: in this edition p is "
+    "the probability of DROPPING a unit, mask = (np.random.rand(*x.shape) >= p) / (1 - p).",
+    "dropout_not_inverted": "the kept units are not divided by 1 - p: inverted dropout scales at training "
+    "time so that test time needs no scaling.",
+    "dropout_backward_ignores_mask": "the backward pass ignores the dropout mask: dx = dout * mask, with "
+    "the same mask (including the 1/(1 - p)) as the forward pass.",
+    "dropout_mask_shared": "the dropout mask is shared along a row or a column: draw one random number per "
+    "element, mask = (np.random.rand(*x.shape) >= p) / (1 - p).",
+}
+
+
 def with_functions(reference: Any, module: str, **functions: Any) -> types.SimpleNamespace:
     """The reference modules with some functions of `module` replaced."""
     replaced = types.SimpleNamespace(**{**vars(getattr(reference, module)), **functions})
@@ -145,7 +163,15 @@ def forgetful(update: Any) -> Any:
     return step
 
 
-def adam_variant(*, late_t: bool = False, bias_correction: bool = True, eps_inside: bool = False) -> Any:
+def default_t(reference: Any) -> int:
+    """Adam's initial t in the reference's edition (0 from 2018, 1 before), read off one step."""
+    _, config = reference.optim.adam(np.zeros(1), np.zeros(1), {})
+    return int(config["t"]) - 1
+
+
+def adam_variant(
+    *, late_t: bool = False, bias_correction: bool = True, eps_inside: bool = False, first_t: int = 0
+) -> Any:
     def adam(w: Any, dw: Any, config: Any = None) -> tuple[Any, Any]:
         config = config if config is not None else {}
         lr, beta1, beta2 = (
@@ -154,7 +180,7 @@ def adam_variant(*, late_t: bool = False, bias_correction: bool = True, eps_insi
             config.get("beta2", 0.999),
         )
         eps = config.get("epsilon", 1e-8)
-        t = np.float64(config.get("t", 0)) + (0 if late_t else 1)
+        t = np.float64(config.get("t", first_t)) + (0 if late_t else 1)
         m = beta1 * config.get("m", np.zeros_like(w)) + (1 - beta1) * dw
         v = beta2 * config.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
         m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if bias_correction else (m, v)
@@ -301,19 +327,21 @@ MUTANTS = (
         "adam_t_incremented_late",
         ("optim.adam",),
         ("w",),
-        lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True)),
+        lambda ref: with_functions(ref, "optim", adam=adam_variant(late_t=True, first_t=default_t(ref))),
     ),
     Mutant(
         "adam_no_bias_correction",
         ("optim.adam",),
         ("w",),
-        lambda ref: with_functions(ref, "optim", adam=adam_variant(bias_correction=False)),
+        lambda ref: with_functions(
+            ref, "optim", adam=adam_variant(bias_correction=False, first_t=default_t(ref))
+        ),
     ),
     Mutant(
         "adam_eps_inside_sqrt",
         ("optim.adam",),
         ("w",),
-        lambda ref: with_functions(ref, "optim", adam=adam_variant(eps_inside=True)),
+        lambda ref: with_functions(ref, "optim", adam=adam_variant(eps_inside=True, first_t=default_t(ref))),
     ),
     Mutant(
         "rmsprop_eps_inside_sqrt",
@@ -330,5 +358,60 @@ MUTANTS = (
         MODEL,
         ("loss", "grad_*", "scores"),
         model_without_normalization,
+    ),
+)
+
+
+def dropout_variant(mask: Any, *, test_scale: bool = False) -> Any:
+    """A dropout forward pass whose train-mode mask is mask(x, p); test mode returns x, or x * p."""
+
+    def dropout_forward(x: Any, dropout_param: dict[str, Any]) -> tuple[Any, Any]:
+        p, mode = dropout_param["p"], dropout_param["mode"]
+        if "seed" in dropout_param:
+            np.random.seed(dropout_param["seed"])
+        if mode == "train":
+            drop_mask = mask(x, p)
+            return x * drop_mask, (dropout_param, drop_mask)
+        return (x * p if test_scale else x), (dropout_param, None)
+
+    return dropout_forward
+
+
+def element_mask(x: Any, p: float) -> Any:
+    return (np.random.rand(*x.shape) < p) / p
+
+
+def dropout_backward_without_mask(dout: Any, cache: Any) -> Any:
+    return dout
+
+
+def dropout_mutant(code: str, **functions: Any) -> Mutant:
+    return Mutant(
+        code,
+        ("layers.dropout_forward", "layers.dropout_backward"),
+        (),
+        lambda ref: with_functions(ref, "layers", **functions),
+    )
+
+
+# Mistakes that the property judges (judges.py) recognise, not the matching above: dropout masks differ
+# between correct implementations, so no variant's outputs could be matched. Written as variants all
+# the same, so that tests can grade them on every seed.
+JUDGED_MUTANTS = (
+    dropout_mutant(
+        "dropout_p_is_drop_probability",
+        dropout_forward=dropout_variant(lambda x, p: (np.random.rand(*x.shape) < 1 - p) / (1 - p)),
+    ),
+    dropout_mutant(
+        "dropout_not_inverted",
+        dropout_forward=dropout_variant(lambda x, p: 1.0 * (np.random.rand(*x.shape) < p)),
+    ),
+    dropout_mutant(
+        "dropout_test_mode_scaled", dropout_forward=dropout_variant(element_mask, test_scale=True)
+    ),
+    dropout_mutant("dropout_backward_ignores_mask", dropout_backward=dropout_backward_without_mask),
+    dropout_mutant(
+        "dropout_mask_shared",
+        dropout_forward=dropout_variant(lambda x, p: (np.random.rand(x.shape[1]) < p) / p),
     ),
 )
