@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import signal
@@ -54,11 +55,14 @@ def grade(
         SandboxKind | None, typer.Option(help="docker (default), or process for development only")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON document")] = False,
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="a bug also costs points in every check that relies on it")
+    ] = False,
 ) -> None:
     """Grade one submission and print its report."""
     settings = get_settings()
     try:
-        catalog = get_assignment(assignment)
+        catalog = dataclasses.replace(get_assignment(assignment), cascading=cascade)
         submission = load_submission(path)
     except (UnknownAssignment, UnusableSubmission) as exc:
         err.print(f"[red]cannot grade {path}:[/red] {exc}", highlight=False)

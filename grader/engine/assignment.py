@@ -22,3 +22,5 @@ class Assignment:
     reference_modules: Callable[[], Any]
     # Lines for the whole report, from the graded files' source (read, never run): another edition's API.
     notes: Callable[[Mapping[str, bytes]], list[str]] = lambda files: []
+    # A bug costs points once (the default); cascading also costs them in every check that relies on it.
+    cascading: bool = False

@@ -80,9 +80,12 @@ class Check:
 class TrustedContext:
     """Runs recipes on the reference and on its mutants, on this side of the boundary, with caching."""
 
-    def __init__(self, reference: Any, mutants: Sequence[Mutant]) -> None:
+    def __init__(self, reference: Any, mutants: Sequence[Mutant], *, isolate: bool = True) -> None:
         self.reference = reference
         self.mutants = mutants
+        # A bug costs points once, where it lives: a backward pass exact for its own forward, and a model
+        # right for its own layers, keep their points. False: everything is judged against the reference.
+        self.isolate = isolate
         self._cache: dict[tuple[str, int], tuple[Probe, recipes.RecipeResult | None]] = {}
         self.baselines: dict[str, Sequence[ProbeOutcome]] = {}  # check id -> outcomes of its baselines
         self.failing_targets: set[str] = set()  # targets whose own checks failed (known before models)
@@ -92,7 +95,12 @@ class TrustedContext:
         checks and the composition ran; None when the model must match the reference."""
         baselines = self.baselines.get(check.id, ())
         failing = any(target in self.failing_targets for target in check.depends_on)
-        if not failing or len(baselines) != len(check.probes) or not all(b.ran for b in baselines):
+        if (
+            not self.isolate
+            or not failing
+            or len(baselines) != len(check.probes)
+            or not all(b.ran for b in baselines)
+        ):
             return None
         return [baseline.arrays for baseline in baselines]
 

@@ -60,7 +60,9 @@ def grade_submission(
         limits={"memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes},
         time_scale=limits.time_scale,
     )
-    context = TrustedContext(assignment.reference_modules(), assignment.mutants)
+    context = TrustedContext(
+        assignment.reference_modules(), assignment.mutants, isolate=not assignment.cascading
+    )
     # The reference's outputs do not depend on the student: compute them while the sandbox runs.
     with ThreadPoolExecutor(max_workers=1) as background:
         expected = background.submit(lambda: [context.expected(p) for check in checks for p in check.probes])

@@ -3,6 +3,7 @@ where it should and carries its mistake code, broken code fails with the right s
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -430,3 +431,26 @@ def test_hidden_inputs_depend_on_the_seed_and_visible_ones_do_not() -> None:
         for pa, pb in zip(a.probes, b.probes, strict=True):
             same = all(pa.inputs[k].tobytes() == pb.inputs[k].tobytes() for k in pa.inputs)
             assert same == (a.visibility == "visible") or not pa.inputs, a.id
+
+
+@pytest.mark.parametrize(
+    "name, cascading_check",
+    [
+        ("relu_backward_masks_dout", "fc_net.loss.regularized"),
+        ("bn_eps_outside_sqrt", "layers.batchnorm_backward.small_variance"),
+    ],
+)
+def test_cascading_is_an_assignment_option(name: str, cascading_check: str, tmp_path: Path) -> None:
+    """With cascading, the same bug costs points again in the checks that rely on its function."""
+    folder = buggy.materialize(name, tmp_path)
+    isolated = grade(folder, LocalProcessExecutor())
+    cascading = grade_submission(
+        load_submission(folder),
+        dataclasses.replace(ASSIGNMENT, cascading=True),
+        seed=SEED,
+        executor=LocalProcessExecutor(),
+    )
+    by_id = {c.id: c for c in cascading.checks}
+    assert next(c for c in isolated.checks if c.id == cascading_check).status == "passed"
+    assert by_id[cascading_check].score < by_id[cascading_check].max_score
+    assert cascading.score < isolated.score
