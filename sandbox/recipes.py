@@ -275,8 +275,9 @@ def composed_model(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDic
 
     {affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax, with the parameters
     given as param_<name> inputs; runs `ops` as model_loss does. options["composition"]: hidden_layers,
-    normalization ("batchnorm", "layernorm" or None), dropout (the dropout_param of the layers, or
-    None), reg, dtype. It calls layers.py only: nothing of the student's fc_net.py is imported here.
+    normalization ("batchnorm", "layernorm" or None), norm_backward (the normalization's backward
+    function), dropout (the dropout_param of the layers, or None), dtype. The L2 penalty is left out:
+    the trusted side adds it. It calls layers.py only; the runner lets no fc_net be imported here.
     """
     result = RecipeResult()
     net = ComposedNet(mods.layers, options["composition"], inputs)
@@ -299,7 +300,7 @@ class ComposedNet:
         self.layers = layers
         self.dtype = getattr(np, composition.get("dtype", "float64"))
         self.norm: str | None = composition.get("normalization")
-        self.reg = float(composition.get("reg", 0.0))
+        self.norm_backward: str = composition.get("norm_backward") or f"{self.norm}_backward"
         self.hidden = int(composition["hidden_layers"])
         self.dropout: dict[str, Any] | None = (
             dict(composition["dropout"]) if composition.get("dropout") else None
@@ -341,8 +342,6 @@ class ComposedNet:
         scores, caches, last_cache = self.forward(X, "train")
         loss, dscores = self.call("softmax_loss", 2, scores, y)
         last = self.hidden + 1
-        weights = [self.params[f"W{layer}"] for layer in range(1, last + 1)]
-        loss = loss + sum(0.5 * self.reg * np.sum(W * W) for W in weights)
         grads: dict[str, Any] = {}
         dout, grads[f"W{last}"], grads[f"b{last}"] = self.call("affine_backward", 3, dscores, last_cache)
         for layer in range(self.hidden, 0, -1):
@@ -352,11 +351,9 @@ class ComposedNet:
             (dout,) = self.call("relu_backward", 1, dout, relu_cache)
             if self.norm is not None:
                 dout, grads[f"gamma{layer}"], grads[f"beta{layer}"] = self.call(
-                    f"{self.norm}_backward", 3, dout, norm_cache
+                    self.norm_backward, 3, dout, norm_cache
                 )
             dout, grads[f"W{layer}"], grads[f"b{layer}"] = self.call("affine_backward", 3, dout, fc_cache)
-        for layer in range(1, last + 1):
-            grads[f"W{layer}"] = grads[f"W{layer}"] + self.reg * self.params[f"W{layer}"]
         return loss, grads
 
 

@@ -147,6 +147,26 @@ class PackageAlias(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_loader(fullname, _ExistingModule(module))
 
 
+class ForbiddenModules(importlib.abc.MetaPathFinder):
+    """Refuse to import some modules of the package under any of its names: the course's architecture
+    composed from the student's layers must run where the student's model cannot (fc_net)."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname in self.names:
+            raise ImportError(f"{fullname} cannot be imported by this probe, which runs your layers only")
+        return None
+
+
+def forbid_imports(plan: dict[str, Any], relative: Collection[str]) -> None:
+    """Install ForbiddenModules for `relative` (e.g. classifiers.fc_net) under the package and its aliases."""
+    if relative:
+        packages = [plan["package"], *plan.get("package_aliases", [])]
+        sys.meta_path.insert(0, ForbiddenModules({f"{p}.{m}" for p in packages for m in relative}))
+
+
 def import_modules(package: str, names: list[str], pkg_root: Path) -> types.SimpleNamespace:
     namespace = types.SimpleNamespace()
     for name in names:
@@ -284,6 +304,7 @@ def child_main(
     except BaseException as exc:
         header = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
         send_result(write_fd, header, b"")
+    forbid_imports(plan, probe.get("forbid", []))
     header, payload = probe_result(
         probe, inputs, pkg_root, lambda: import_modules(plan["package"], probe["modules"], pkg_root)
     )
@@ -301,6 +322,7 @@ def child_main(
 # not take runs in a child of its own.
 
 SERVER_ACCEPTED = b"A"
+FORBIDDEN_MARK = "!"  # in a server's module key: a module its probes may not import
 POSITION = struct.Struct(">I")
 WATCHED_SIGNALS = tuple(
     s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.NSIG
@@ -479,6 +501,9 @@ def server_main(
     imported: types.SimpleNamespace | None = None
     snapshot: Snapshot | None = None
 
+    forbidden = [module[1:] for module in modules if module.startswith(FORBIDDEN_MARK)]
+    modules = [module for module in modules if not module.startswith(FORBIDDEN_MARK)]
+
     def import_for_first_probe() -> types.SimpleNamespace:
         nonlocal imported, snapshot
         imported = import_modules(plan["package"], modules, pkg_root)
@@ -491,6 +516,7 @@ def server_main(
 
     try:
         enter_child(plan, pkg_root, keep=(control.fileno(),))
+        forbid_imports(plan, forbidden)
         silence_output()
     except BaseException:
         os._exit(0)
@@ -563,11 +589,12 @@ class ProbeServers:
         self.to_come = collections.Counter(self.modules_of(probe) for probe in plan["probes"])
 
     def modules_of(self, probe: dict[str, Any]) -> tuple[str, ...]:
-        """What a probe's process imports: its modules, each after the modules it depends on."""
+        """What a probe's process imports: its modules, each after the modules it depends on, then the
+        modules it must not import (marked), so that such probes share no server with the others."""
         modules: dict[str, None] = {}
         for module in probe["modules"]:
             modules.update(dict.fromkeys(self.with_dependencies.get(module, (module,))))
-        return tuple(modules)
+        return (*modules, *(FORBIDDEN_MARK + module for module in probe.get("forbid", [])))
 
     def pids(self) -> set[int]:
         return {server.pid for server in self.live.values()}

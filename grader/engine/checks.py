@@ -74,7 +74,10 @@ class Check:
     depends_on: tuple[str, ...] = ()
     # Probes run in the sandbox but never scored: the course's architecture composed from the student's
     # own layers, against which a model is judged when those layers fail their own checks.
-    baselines: tuple[Probe, ...] = ()
+    baselines: tuple[Probe, ...] = ()  # one group of len(probes) per way of composing
+    # What this side adds to a baseline's outputs before they are compared (the L2 penalty: the
+    # sandbox composes the layers, nothing of the model's own arithmetic runs there).
+    complete_baseline: Callable[[Probe, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]] | None = None
 
 
 class TrustedContext:
@@ -90,19 +93,28 @@ class TrustedContext:
         self.baselines: dict[str, Sequence[ProbeOutcome]] = {}  # check id -> outcomes of its baselines
         self.failing_targets: set[str] = set()  # targets whose own checks failed (known before models)
 
-    def own_layers_expected(self, check: Check) -> list[Mapping[str, np.ndarray]] | None:
-        """What the check's probes give with the student's own layers, when some of those fail their own
-        checks and the composition ran; None when the model must match the reference."""
-        baselines = self.baselines.get(check.id, ())
+    def own_layers_expected(self, check: Check) -> list[list[Mapping[str, np.ndarray]]]:
+        """What the check's probes give with the student's own layers, one list per way of composing
+        them, when some of those layers fail their own checks; none when the model must match the
+        reference. A composition that did not run, gave non-finite values where the reference's are
+        finite, or a constant where the reference's vary (layers that return zeros) tells nothing."""
         failing = any(target in self.failing_targets for target in check.depends_on)
-        if (
-            not self.isolate
-            or not failing
-            or len(baselines) != len(check.probes)
-            or not all(b.ran for b in baselines)
-        ):
-            return None
-        return [baseline.arrays for baseline in baselines]
+        baselines = self.baselines.get(check.id, ())
+        if not self.isolate or not failing or not check.probes or len(baselines) % len(check.probes):
+            return []
+        usable = []
+        for start in range(0, len(baselines), len(check.probes)):
+            group = baselines[start : start + len(check.probes)]
+            if not all(outcome.ran for outcome in group):
+                continue
+            arrays = [
+                check.complete_baseline(probe, outcome.arrays) if check.complete_baseline else outcome.arrays
+                for probe, outcome in zip(check.probes, group, strict=True)
+            ]
+            references = [self.expected(probe).arrays for probe in check.probes]
+            if all(informative(a, r) for a, r in zip(arrays, references, strict=True)):
+                usable.append(arrays)
+        return usable
 
     def failing_of(self, check: Check) -> list[str]:
         return [target for target in check.depends_on if target in self.failing_targets]
@@ -160,7 +172,7 @@ class TrustedContext:
         the reference differ."""
         mutant = self.mutants[index]
         shown: list[str] = []
-        partial = False
+        present = partial = False  # an output the student did return must show the mistake
         for probe, outcome in zip(probes, outcomes, strict=True):
             mutated = self.mutant_result(index, probe) if outcome.ran else None
             if mutated is None:
@@ -175,13 +187,38 @@ class TrustedContext:
                 if variant is None or agrees(actual, variant, MUTANT_MATCH_THRESHOLD):
                     if observable:
                         shown.append(key)
+                        present = present or actual is not None
                 elif agrees(actual, expected[name], DEFAULT_THRESHOLD):
                     partial = partial or observable
                 elif name not in mutant.aggregates:
                     return None
-        if not shown:
+        if not shown or (partial and not present):
+            # Outputs missing on both sides show the mistake only where nothing the student returned
+            # contradicts it (a model that leaves out some gradients is not, for that, one that skips
+            # its normalization).
             return None
         return shown if partial else []
+
+
+def informative(composed: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> bool:
+    """Whether a composition's outputs can stand in for the reference's: each of them finite where the
+    reference's is, and varying where the reference's varies (outputs it does not make are judged as
+    missing by the check itself)."""
+    common = [name for name in reference if name in composed]
+    for name in common:
+        expected, value = reference[name], composed[name]
+        if value.shape != expected.shape:
+            return False
+        finite = np.isfinite(expected)
+        if not np.all(np.isfinite(value[finite])):
+            return False
+        if spread(expected[finite]) > 0 and not spread(value[finite]) > 0:
+            return False
+    return bool(common)
+
+
+def spread(values: np.ndarray) -> float:
+    return float(values.max() - values.min()) if values.size else 0.0
 
 
 def merge_same_cause(described: Sequence[tuple[str, str]]) -> list[str]:
@@ -210,10 +247,16 @@ def describe(key: str, comparison: Comparison, threshold: float, visible: bool) 
 
 
 STRUCTURAL_CODES = {"grad_": "missing_grads", "param_": "missing_params"}
-OWN_LAYERS_NOTE = (
-    "judged against the course's architecture built from your own layer functions, because {} "
-    "fail their own checks (they lose those points there, not here)"
-)
+
+
+def own_layers_note(failing: Sequence[str]) -> str:
+    """Why a model check was judged against the student's own layers, composed."""
+    one = len(failing) == 1
+    return (
+        f"judged against the course's architecture built from your own layer functions, because "
+        f"{', '.join(failing)} {'fails its' if one else 'fail their'} own checks "
+        f"({'it loses' if one else 'they lose'} those points there, not here)"
+    )
 
 
 @dataclass(frozen=True)
@@ -231,18 +274,16 @@ class AgreesWithReference:
     def __call__(self, check: Check, outcomes: Sequence[ProbeOutcome], context: TrustedContext) -> Judgement:
         expected = [context.expected(probe).arrays for probe in check.probes]
         judgement = self.against(check, outcomes, expected)
-        if judgement.fraction < 1.0:
-            own = context.own_layers_expected(check)
-            if own is not None:
-                # Only the reference's outputs count, with the values the student's own layers give.
-                composed = [
-                    {name: values[name] for name in reference if name in values}
-                    for reference, values in zip(expected, own, strict=True)
-                ]
-                alternative = self.against(check, outcomes, composed, names_from=expected)
-                if alternative.fraction > judgement.fraction:
-                    alternative.lines.insert(0, OWN_LAYERS_NOTE.format(", ".join(context.failing_of(check))))
-                    judgement = alternative
+        for own in context.own_layers_expected(check) if judgement.fraction < 1.0 else []:
+            # Only the reference's outputs count, with the values the student's own layers give.
+            composed = [
+                {name: values[name] for name in reference if name in values}
+                for reference, values in zip(expected, own, strict=True)
+            ]
+            alternative = self.against(check, outcomes, composed, names_from=expected)
+            if alternative.fraction > judgement.fraction:
+                alternative.lines.insert(0, own_layers_note(context.failing_of(check)))
+                judgement = alternative
         if judgement.fraction < 1.0:
             found = context.matching_mutants(check.target, check.probes, outcomes)
             if found:  # a known mistake explains the missing outputs too: name it, not their absence

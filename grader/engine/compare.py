@@ -30,8 +30,10 @@ def rel_error(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def only_singleton_axes_differ(actual: tuple[int, ...], expected: tuple[int, ...]) -> bool:
-    """(1, D) against (D,), or (N, 1) against (N,): the same values, with extra axes of length one."""
-    return actual != expected and [d for d in actual if d != 1] == [d for d in expected if d != 1]
+    """(1, D) against (D,): the same values with extra LEADING axes of length one, which broadcast as the
+    docstring's shape does. (D, 1) does not ((N, D) + (D, 1) is another array, or an error)."""
+    extra = len(actual) - len(expected)
+    return extra > 0 and actual[extra:] == expected and all(d == 1 for d in actual[:extra])
 
 
 def compare(actual: np.ndarray | None, expected: np.ndarray) -> Comparison:

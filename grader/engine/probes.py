@@ -26,6 +26,7 @@ class Probe:
     options: Mapping[str, Any]
     calls: tuple[str, ...] = ()
     time_limit: float = 5.0
+    forbid: tuple[str, ...] = ()  # modules of the package its process may not import (classifiers.fc_net)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def build_plan(
                 "inputs": {},
             }
         )
+        if probe.forbid:
+            entries[-1]["forbid"] = list(probe.forbid)
         for name, value in probe.inputs.items():
             # An array shared by several probes (the notebooks reuse their inputs) travels once.
             key = keys.setdefault(id(value), f"a{len(keys)}")

@@ -22,6 +22,12 @@ SCAFFOLD_DIR = Path(sandbox.__file__).resolve().parent / "scaffold"
 GRADED_MODULES = frozenset({"layers", "optim", "classifiers", "layer_utils"})
 # Names that must never become the package: the finder that makes an alias would hijack their imports.
 RESERVED_NAMES = frozenset(sys.stdlib_module_names) | {"numpy", "recipes", "runner", "sandbox", "grader"}
+# `layers` and `optim` are common names elsewhere too (torch.optim, keras.layers): imports of them name
+# the course's package only when that package is not one of these frameworks.
+GENERIC_MODULES = frozenset({"layers", "optim"})
+FRAMEWORKS = frozenset(
+    {"torch", "keras", "tensorflow", "tf", "jax", "flax", "optax", "sklearn", "mxnet", "paddle", "chainer"}
+)
 
 
 def course_modules() -> frozenset[str]:
@@ -67,14 +73,17 @@ def _imported_packages(content: bytes, modules: frozenset[str]) -> list[str]:
             found += [_first_if_course(alias.name, modules) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append(_first_if_course(node.module, modules))
-            if "." not in node.module and any(alias.name in modules for alias in node.names):
+            named = any(alias.name in modules for alias in node.names)
+            if named and "." not in node.module and node.module not in FRAMEWORKS:
                 found.append(node.module)
     return [name for name in found if name]
 
 
 def _first_if_course(dotted: str, modules: frozenset[str]) -> str:
     parts = dotted.split(".")
-    return parts[0] if len(parts) > 1 and parts[1] in modules else ""
+    if len(parts) < 2 or parts[1] not in modules:
+        return ""
+    return "" if parts[1] in GENERIC_MODULES and parts[0] in FRAMEWORKS else parts[0]
 
 
 def _package_folder(origin: str) -> str | None:
@@ -86,4 +95,10 @@ def _package_folder(origin: str) -> str | None:
 
 
 def _usable(name: str) -> bool:
-    return name.isidentifier() and name.isascii() and name not in RESERVED_NAMES and len(name) <= 64
+    return (
+        name.isidentifier()
+        and name.isascii()
+        and not name.startswith("__")
+        and name not in RESERVED_NAMES | FRAMEWORKS
+        and len(name) <= 64
+    )

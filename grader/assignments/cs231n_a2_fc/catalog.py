@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,8 +50,9 @@ COMPOSED_NORM_LAYERS: dict[str, tuple[str, ...]] = {
 DROPOUT_LAYERS = ("layers.dropout_forward", "layers.dropout_backward")
 AGREES = AgreesWithReference()
 BACKWARD = BackwardPass()
-NUMERIC_STEP = 1e-5
-PERTURBED_ENTRIES = 10
+NUMERIC_STEP = 2e-6  # small against the small-variance features' spread (about 4e-3)
+ALL_ENTRIES_UP_TO = 256
+SAMPLED_ENTRIES = 64
 PERTURBATION_SEED = 231
 
 
@@ -65,6 +66,7 @@ def check(
     judge: Judge = AGREES,
     depends_on: tuple[str, ...] = (),
     baselines: Sequence[Probe] = (),
+    complete_baseline: Callable[[Probe, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]] | None = None,
 ) -> Check:
     target = id.rsplit(".", 1)[0] if id.startswith(("layers.", "optim.")) else "fc_net.FullyConnectedNet"
     if "_backward" in target:  # a backward pass receives its forward pass's cache
@@ -80,19 +82,24 @@ def check(
         judge=judge,
         depends_on=depends_on,
         baselines=tuple(baselines),
+        complete_baseline=complete_baseline,
     )
 
 
 def perturbations(inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> list[list[Any]]:
     """Which input entries the sandbox moves by +-h so that the forward's numeric gradient can be formed:
-    up to PERTURBED_ENTRIES per input, the same ones for the same shapes."""
+    every entry of an input of up to ALL_ENTRIES_UP_TO, else SAMPLED_ENTRIES of them (the notebook's
+    100 x 500 case only), the same ones for the same shapes."""
     rng = np.random.default_rng(PERTURBATION_SEED)
     chosen = []
     for name in names:
         size = inputs[name].size
-        chosen += [
-            [name, int(i)] for i in sorted(rng.choice(size, min(size, PERTURBED_ENTRIES), replace=False))
-        ]
+        entries = (
+            range(size)
+            if size <= ALL_ENTRIES_UP_TO
+            else sorted(rng.choice(size, SAMPLED_ENTRIES, replace=False))
+        )
+        chosen += [[name, int(i)] for i in entries]
     return chosen
 
 
@@ -173,29 +180,56 @@ def model_probe(
     )
 
 
-def composed(probe: Probe, edition: Edition, ops: Sequence[str] | None = None) -> Probe:
-    """The same model probe computed by the course's architecture from the student's own layers.py."""
+def composed(probe: Probe, edition: Edition, ops: Sequence[str] | None = None, alt: bool = False) -> Probe:
+    """The same model probe computed by the course's architecture from the student's own layers.py
+    (with batchnorm_backward_alt where `alt`), without the L2 penalty: add_l2_penalty adds it here."""
     model = probe.options["model"]
     keep, norm = edition.architecture(model)
     dropout = {"mode": "train", "p": edition.layer_p(keep), "seed": model["seed"]} if keep != 1 else None
+    norm_backward = f"{norm}_backward" + ("_alt" if alt else "") if norm else None
     composition = {
         "hidden_layers": len(model["hidden_dims"]),
         "normalization": norm,
+        "norm_backward": norm_backward,
         "dropout": dropout,
-        "reg": model.get("reg", 0.0),
         "dtype": model.get("dtype", "float64"),
     }
-    norm_layers = COMPOSED_NORM_LAYERS[norm] if norm else ()
-    calls = (*MODEL_LAYERS, *norm_layers, *(DROPOUT_LAYERS if dropout else ()))
+    norm_layers = (f"layers.{norm}_forward", f"layers.{norm_backward}") if norm else ()
     return Probe(
-        label=probe.label,
+        label=probe.label + ("+alt" if alt else ""),
         recipe="composed_model",
         modules=("layers",),
         inputs=probe.inputs,
         options={"composition": composition, "ops": list(ops or probe.options["ops"])},
-        calls=calls,
+        calls=(*MODEL_LAYERS, *norm_layers, *(DROPOUT_LAYERS if dropout else ())),
         time_limit=probe.time_limit,
+        forbid=("classifiers.fc_net",),  # so that the student's model cannot reach into it
     )
+
+
+def compositions(probes: Sequence[Probe], edition: Edition, ops: Sequence[str] | None = None) -> list[Probe]:
+    """The baselines of a model check: one group per way the course's architecture can be composed
+    (batch norm's backward pass is batchnorm_backward or batchnorm_backward_alt, as students choose)."""
+    groups = [[composed(probe, edition, ops) for probe in probes]]
+    if any(edition.architecture(probe.options["model"])[1] == "batchnorm" for probe in probes):
+        groups.append([composed(probe, edition, ops, alt=True) for probe in probes])
+    return [baseline for group in groups for baseline in group]
+
+
+def add_l2_penalty(probe: Probe, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The course's L2 term on the weight matrices, added on this side to a composition's outputs."""
+    reg = float(probe.options["model"].get("reg", 0.0))
+    completed = dict(outputs)
+    weights = {
+        name[len("param_") :]: value for name, value in probe.inputs.items() if name.startswith("param_W")
+    }
+    if "loss" in completed:
+        penalty = sum(0.5 * reg * float(np.sum(W.astype(np.float64) ** 2)) for W in weights.values())
+        completed["loss"] = completed["loss"] + penalty
+    for name, W in weights.items():
+        if f"grad_{name}" in completed:
+            completed[f"grad_{name}"] = completed[f"grad_{name}"] + reg * W.astype(np.float64)
+    return completed
 
 
 def model_check(
@@ -212,11 +246,10 @@ def model_check(
 ) -> Check:
     """A check of FullyConnectedNet's loss or scores: it must match the reference, or, when the layers it
     relies on fail their own checks, the course's architecture composed from those very layers."""
-    baselines = [composed(probe, edition) for probe in probes]
-    return check(id, question, points, visibility, summary, probes, judge, depends_on, baselines)
-
-
-# ------------------------------------------------------------------------------------------------ Q1
+    made = check(id, question, points, visibility, summary, probes, judge, depends_on)
+    return dataclasses.replace(
+        made, baselines=tuple(compositions(probes, edition)), complete_baseline=add_l2_penalty
+    )
 
 
 def pair(
@@ -827,6 +860,7 @@ def dropout_model_checks(rng: np.random.Generator, edition: Edition) -> list[Che
             judge=NumericGradient(h=1e-6, no_dropout=edition.without_dropout()),
             depends_on=(*MODEL_LAYERS, *DROPOUT_LAYERS),
             baselines=[composed(numeric, edition, ops=["loss"]), composed(scores, edition)],
+            complete_baseline=add_l2_penalty,
         ),
     ]
 

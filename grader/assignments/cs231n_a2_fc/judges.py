@@ -16,13 +16,13 @@ import numpy as np
 
 from grader.engine.checks import (
     DEFAULT_THRESHOLD,
-    OWN_LAYERS_NOTE,
     Check,
     Judgement,
     TrustedContext,
     describe,
     merge_same_cause,
     output_key,
+    own_layers_note,
 )
 from grader.engine.compare import WORST_ERROR, Comparison, compare, only_singleton_axes_differ, rel_error
 from grader.engine.outputs import ProbeOutcome
@@ -107,12 +107,16 @@ class BackwardPass:
         for probe, outcome in zip(check.probes, outcomes, strict=True):
             expected = context.expected(probe).arrays
             inputs = ["x", *probe.options.get("extra_args", [])]
+            # Only a wrong forward pass can excuse a backward pass that is not the reference's.
+            own_forward_differs = context.isolate and not compare(
+                outcome.arrays.get("out") if outcome.ran else None, expected["out"]
+            ).passes(self.threshold)
             for grad, input_name in zip(probe.options["grads"], inputs, strict=True):
                 key = output_key(check, probe, grad)
                 actual = outcome.arrays.get(grad) if outcome.ran else None
                 comparison = compare(actual, expected[grad])
                 if (
-                    context.isolate
+                    own_forward_differs
                     and not comparison.passes(self.threshold)
                     and self.own_gradient(probe, outcome, grad, input_name)
                 ):
@@ -139,8 +143,8 @@ class BackwardPass:
         shape = probe.inputs[input_name].shape
         if not rows or plus is None or minus is None or analytic is None or analytic.shape != shape:
             return False
-        if not plus.shape == minus.shape == (len(perturbed),):
-            return False
+        if not plus.shape == minus.shape == (len(perturbed),) or not np.any(plus != minus):
+            return False  # misshapen, or a forward that no input moves (a constant is no forward pass)
         numeric = (plus[rows] - minus[rows]) / (2 * float(probe.options["h"]))
         picked = analytic.reshape(-1)[[perturbed[i][1] for i in rows]]
         if not (np.all(np.isfinite(numeric)) and np.all(np.isfinite(picked))):
@@ -223,14 +227,15 @@ class DropoutForward:
 
 
 def shared_mask_axis(kept: np.ndarray) -> str | None:
-    """ "row" or "column" when most rows (columns) of a 2-d mask are all kept or all dropped: one random
-    number per row or column. Independent units make that all but impossible on the checks' inputs
-    (at most 0.8 ** 120 for one row or column)."""
+    """ "row" or "column" when most rows (columns) of a 2-d mask are all kept or all dropped, some of
+    each: one random number per row or column. Independent units make that all but impossible on the
+    checks' inputs (at most 0.8 ** 100 for one row or column); a mask that keeps or drops everything is
+    another mistake (the keep-rate criterion's)."""
     if kept.ndim != 2 or min(kept.shape) < 8:
         return None
     for axis, name in ((1, "row"), (0, "column")):
-        uniform = np.all(kept, axis=axis) | ~np.any(kept, axis=axis)
-        if uniform.mean() > 0.5:
+        all_kept, all_dropped = np.all(kept, axis=axis), ~np.any(kept, axis=axis)
+        if (all_kept | all_dropped).mean() > 0.5 and all_kept.any() and all_dropped.any():
             return name
     return None
 
@@ -368,7 +373,8 @@ class NumericGradient:
                 "the loss changes between two calls with the same seed, so its gradients cannot be checked: "
                 "draw the dropout mask from np.random after np.random.seed(dropout_param['seed'])"
             )
-        own = context.own_layers_expected(check)
+        alternatives = context.own_layers_expected(check)
+        own = alternatives[0] if alternatives else None  # dropout models have no normalization: one way
         self.judge_gradients(criteria, numeric_probe, numeric, deterministic, own[0] if own else None)
         no_dropout = context.run(
             context.reference,
@@ -390,7 +396,7 @@ class NumericGradient:
                 comparison = compare(actual, own[1][name])  # the student's own layers, composed
             criteria.output(f"test_mode_{name}", comparison, 1e-6)
         if own is not None:
-            criteria.judgement.lines.insert(0, OWN_LAYERS_NOTE.format(", ".join(context.failing_of(check))))
+            criteria.judgement.lines.insert(0, own_layers_note(context.failing_of(check)))
         return criteria.done()
 
     def judge_gradients(

@@ -1,4 +1,8 @@
-"""Course-provided three-layer convolutional network (a working implementation of the course's API)."""
+"""Course-provided three-layer convolutional network, as the course hands it out: a stub.
+
+It is a graded exercise of the assignment's convolutional part; the sandbox holds no answers, so it
+imports and behaves as the starter code does (no parameters; loss gives None scores, or 0 and {}).
+"""
 
 import numpy as np
 
@@ -51,16 +55,8 @@ class ThreeLayerConvNet:
         self.reg = reg
         self.dtype = dtype
 
-        C, H, W = input_dim
-        # The convolution preserves H and W (see loss); the 2x2 pool halves them.
-        pooled_dim = num_filters * (H // 2) * (W // 2)
-        # Drawn in the order W1, W2, W3, so the global RNG is consumed like the usual solution.
-        self.params["W1"] = weight_scale * np.random.randn(num_filters, C, filter_size, filter_size)
-        self.params["b1"] = np.zeros(num_filters)
-        self.params["W2"] = weight_scale * np.random.randn(pooled_dim, hidden_dim)
-        self.params["b2"] = np.zeros(hidden_dim)
-        self.params["W3"] = weight_scale * np.random.randn(hidden_dim, num_classes)
-        self.params["b3"] = np.zeros(num_classes)
+        # TODO: Initialize weights and biases for the three-layer convolutional network
+        # (W1, b1 for the convolutional layer, W2, b2 and W3, b3 for the affine layers).
 
         for k, v in self.params.items():
             self.params[k] = v.astype(dtype)
@@ -69,51 +65,15 @@ class ThreeLayerConvNet:
         """
         Evaluate loss and gradient for the three-layer convolutional network.
 
-        Inputs:
-        - X: Array of input data of shape (N, C, H, W)
-        - y: Array of labels, of shape (N,). y[i] gives the label for X[i].
-
-        Returns:
-        If y is None, then run a test-time forward pass of the model and return:
-        - scores: Array of shape (N, num_classes) giving classification scores,
-          where scores[i, c] is the classification score for X[i] and class c.
-
-        If y is not None, then run a training-time forward and backward pass and
-        return a tuple of:
-        - loss: Scalar value giving the loss
-        - grads: Dictionary with the same keys as self.params, mapping parameter
-          names to gradients of the loss with respect to those parameters.
+        Input / output: Same API as TwoLayerNet in fc_net.py.
         """
-        W1, b1 = self.params["W1"], self.params["b1"]
-        W2, b2 = self.params["W2"], self.params["b2"]
-        W3, b3 = self.params["W3"], self.params["b3"]
-
-        # pass conv_param to the forward pass for the convolutional layer
-        # Padding and stride chosen to preserve the input spatial size
-        filter_size = W1.shape[2]
-        conv_param = {"stride": 1, "pad": (filter_size - 1) // 2}
-
-        # pass pool_param to the forward pass for the max-pooling layer
-        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
-
-        X = X.astype(self.dtype)
-        pooled, pool_cache = conv_relu_pool_forward(X, W1, b1, conv_param, pool_param)
-        hidden, hidden_cache = affine_relu_forward(pooled, W2, b2)
-        scores, scores_cache = affine_forward(hidden, W3, b3)
+        scores = None
+        # TODO: Implement the forward pass for the three-layer convolutional net.
 
         if y is None:
             return scores
 
-        grads = {}
-        data_loss, dscores = softmax_loss(scores, y)
-        loss = data_loss + 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2) + np.sum(W3 * W3))
-
-        dhidden, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
-        dpooled, grads["W2"], grads["b2"] = affine_relu_backward(dhidden, hidden_cache)
-        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dpooled, pool_cache)
-
-        grads["W3"] += self.reg * W3
-        grads["W2"] += self.reg * W2
-        grads["W1"] += self.reg * W1
+        loss, grads = 0, {}
+        # TODO: Implement the backward pass for the three-layer convolutional net.
 
         return loss, grads
