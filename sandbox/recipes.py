@@ -89,9 +89,11 @@ def layer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
     options: function, extra_args (input names after x), param (dict of scalars or None),
     param_arrays (input name -> param key), passes ([x input name, mode or None] ...),
     backward (function name or None), grads (names of the backward's return values),
-    param_outputs (param keys to report after the passes), perturb ([input name, flat index] ...) and
-    h: the forward passes are run again with that input moved by +h and -h, and "plus"/"minus" report
-    sum(out * dout) each time, from which the trusted side forms the forward's numeric gradient.
+    param_outputs (param keys to report after the passes), directions ({"names": inputs, "count": K,
+    "seed": s}) and h: the forward passes are run again with each named input moved by +h and -h times
+    each of K random directions (direction(): the trusted side draws the same ones), and "plus"/"minus"
+    report sum(out * dout) each time, from which the trusted side forms directional derivatives of the
+    forward pass.
     """
     result = RecipeResult()
     forward: Callable[..., Any] = getattr(mods.layers, options["function"])
@@ -106,7 +108,7 @@ def layer(mods: Any, inputs: Mapping[str, np.ndarray], options: JsonDict) -> Rec
         grads = _unpack(backward(_fresh(inputs, "dout"), cache), len(options["grads"]), options["backward"])
         for name, value in zip(options["grads"], grads, strict=True):
             result.record(name, value)
-    if options.get("perturb"):
+    if options.get("directions"):
         plus, minus = _perturbed_forward(forward, inputs, options)
         result.record("plus", plus)
         result.record("minus", minus)
@@ -135,19 +137,24 @@ def _forward_passes(
     return out, cache, param
 
 
+def direction(seed: int, input_index: int, k: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The k-th direction in which input number `input_index` of a probe is moved: the same on both sides."""
+    return np.random.default_rng([seed, input_index, k]).standard_normal(shape)
+
+
 def _perturbed_forward(
     forward: Callable[..., Any], inputs: Mapping[str, np.ndarray], options: JsonDict
 ) -> tuple[np.ndarray, np.ndarray]:
-    """sum(out * dout) with each chosen input entry moved by +h and by -h, every time from scratch."""
-    h, dout = float(options["h"]), inputs["dout"]
+    """sum(out * dout) with each named input moved by +h and by -h times each direction, from scratch."""
+    h, dout, spec = float(options["h"]), inputs["dout"], options["directions"]
     sums: dict[float, list[float]] = {h: [], -h: []}
-    for name, index in options["perturb"]:
-        for step in (h, -h):
-            moved = dict(inputs)
-            moved[name] = inputs[name].copy()
-            moved[name].reshape(-1)[index] += step
-            out = as_plain_array(_forward_passes(forward, moved, options)[0])
-            sums[step].append(float(np.sum(out * dout)) if out.shape == dout.shape else float("nan"))
+    for input_index, name in enumerate(spec["names"]):
+        for k in range(int(spec["count"])):
+            toward = direction(int(spec["seed"]), input_index, k, inputs[name].shape)
+            for step in (h, -h):
+                moved = {**inputs, name: inputs[name] + step * toward}
+                out = as_plain_array(_forward_passes(forward, moved, options)[0])
+                sums[step].append(float(np.sum(out * dout)) if out.shape == dout.shape else float("nan"))
     return np.array(sums[h]), np.array(sums[-h])
 
 

@@ -27,6 +27,7 @@ from grader.engine.checks import (
 from grader.engine.compare import WORST_ERROR, Comparison, compare, only_singleton_axes_differ, rel_error
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import Probe
+from sandbox import recipes
 
 
 class Criteria:
@@ -136,21 +137,27 @@ class BackwardPass:
         return judgement
 
     def own_gradient(self, probe: Probe, outcome: ProbeOutcome, grad: str, input_name: str) -> bool:
-        """Whether the student's gradient matches the numeric gradient of the student's own forward."""
-        perturbed = probe.options.get("perturb", [])
-        rows = [i for i, (name, _) in enumerate(perturbed) if name == input_name]
+        """Whether the student's gradient gives the directional derivatives of the student's own forward
+        (central differences along the directions recipes.direction draws, on both sides alike)."""
+        spec = probe.options.get("directions")
         plus, minus, analytic = array(outcome, "plus"), array(outcome, "minus"), array(outcome, grad)
         shape = probe.inputs[input_name].shape
-        if not rows or plus is None or minus is None or analytic is None or analytic.shape != shape:
+        if spec is None or input_name not in spec["names"] or analytic is None or analytic.shape != shape:
             return False
-        if not plus.shape == minus.shape == (len(perturbed),) or not np.any(plus != minus):
-            return False  # misshapen, or a forward that no input moves (a constant is no forward pass)
+        count, index = int(spec["count"]), spec["names"].index(input_name)
+        if plus is None or minus is None or not plus.shape == minus.shape == (count * len(spec["names"]),):
+            return False
+        if not np.any(plus != minus):
+            return False  # a forward that no input moves (a constant) is no forward pass
+        rows = slice(index * count, (index + 1) * count)
         numeric = (plus[rows] - minus[rows]) / (2 * float(probe.options["h"]))
-        picked = analytic.reshape(-1)[[perturbed[i][1] for i in rows]]
-        if not (np.all(np.isfinite(numeric)) and np.all(np.isfinite(picked))):
+        along = np.array(
+            [np.sum(analytic * recipes.direction(int(spec["seed"]), index, k, shape)) for k in range(count)]
+        )
+        if not (np.all(np.isfinite(numeric)) and np.all(np.isfinite(along))):
             return False
-        floor = 1e-3 * float(np.max(np.abs(numeric)) + np.max(np.abs(picked))) + 1e-12
-        error = np.abs(picked - numeric) / np.maximum(floor, np.abs(picked) + np.abs(numeric))
+        floor = 1e-3 * float(np.max(np.abs(numeric)) + np.max(np.abs(along))) + 1e-12
+        error = np.abs(along - numeric) / np.maximum(floor, np.abs(along) + np.abs(numeric))
         return bool(np.max(error) <= self.numeric_threshold)
 
 
