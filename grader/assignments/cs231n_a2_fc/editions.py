@@ -11,6 +11,8 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
+from grader.submissions.packages import parse_source
+
 
 @dataclass(frozen=True)
 class Edition:
@@ -90,9 +92,8 @@ EDITIONS = {edition.name: edition for edition in (CURRENT, EDITION_2018, EDITION
 
 def edition_of_source(fc_net_source: bytes) -> Edition | None:
     """The edition whose FullyConnectedNet signature the student's fc_net.py has, read without running it."""
-    try:
-        tree = ast.parse(fc_net_source)
-    except (SyntaxError, ValueError):
+    tree = parse_source(fc_net_source)
+    if tree is None:
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "FullyConnectedNet":
