@@ -27,6 +27,9 @@ class Probe:
     calls: tuple[str, ...] = ()
     time_limit: float = 5.0
     forbid: tuple[str, ...] = ()  # modules of the package its process may not import (classifiers.fc_net)
+    # Options for the student's run only: what the trusted side needs of the student's code alone (the
+    # forward pass at moved inputs), which the reference need not compute.
+    sandbox_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def build_plan(
                 "recipe": probe.recipe,
                 "modules": list(probe.modules),
                 "calls": list(probe.calls),
-                "options": dict(probe.options),
+                "options": {**probe.options, **probe.sandbox_options},
                 "time_limit": probe.time_limit * time_scale,
                 "inputs": {},
             }

@@ -9,6 +9,7 @@ seen an alias of the same modules.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 import threading
 from collections import Counter
@@ -65,6 +66,7 @@ def package_names(
 _PARSING = threading.Lock()
 
 
+@functools.lru_cache(maxsize=32)  # the files of one grading are read for their package and their edition
 def parse_source(content: bytes) -> ast.Module | None:
     """The syntax tree of an uploaded file, or None when it has none to give; never raises.
 

@@ -53,7 +53,7 @@ BACKWARD = BackwardPass()
 # A backward pass is compared with directional derivatives of its forward along random directions: a
 # wrong gradient, wherever it is wrong, changes <gradient, direction> for almost every direction.
 NUMERIC_STEP = 2e-6  # small against the small-variance features' spread (about 4e-3)
-DIRECTIONS = 6  # per input
+DIRECTIONS = 3  # per input
 DIRECTION_SEED = 231
 
 
@@ -100,6 +100,7 @@ def layer_probe(
     keep: float | None = None,
 ) -> Probe:
     calls = [f"layers.{function}"] + ([f"layers.{backward}"] if backward else [])
+    sandbox_options: dict[str, Any] = {}
     options: dict[str, Any] = {
         "function": function,
         "extra_args": list(extra_args),
@@ -114,8 +115,8 @@ def layer_probe(
         options["grads"] = GRADS[function.rsplit("_", 1)[0]]
         if function != "dropout_forward":  # dropout is random: its backward is judged by its mask
             names = ["x", *extra_args]
-            options["directions"] = {"names": names, "count": DIRECTIONS, "seed": DIRECTION_SEED}
-            options["h"] = NUMERIC_STEP
+            directions = {"names": names, "count": DIRECTIONS, "seed": DIRECTION_SEED}
+            sandbox_options = {"directions": directions, "h": NUMERIC_STEP}
     if inputs.get("dout") is not None and not backward:
         inputs = {k: v for k, v in inputs.items() if k != "dout"}
     return Probe(
@@ -125,6 +126,7 @@ def layer_probe(
         inputs=dict(inputs),
         options=options,
         calls=tuple(calls),
+        sandbox_options=sandbox_options,
     )
 
 

@@ -139,7 +139,7 @@ class BackwardPass:
     def own_gradient(self, probe: Probe, outcome: ProbeOutcome, grad: str, input_name: str) -> bool:
         """Whether the student's gradient gives the directional derivatives of the student's own forward
         (central differences along the directions recipes.direction draws, on both sides alike)."""
-        spec = probe.options.get("directions")
+        spec = probe.sandbox_options.get("directions")
         plus, minus, analytic = array(outcome, "plus"), array(outcome, "minus"), array(outcome, grad)
         shape = probe.inputs[input_name].shape
         if spec is None or input_name not in spec["names"] or analytic is None or analytic.shape != shape:
@@ -150,7 +150,7 @@ class BackwardPass:
         if not np.any(plus != minus):
             return False  # a forward that no input moves (a constant) is no forward pass
         rows = slice(index * count, (index + 1) * count)
-        numeric = (plus[rows] - minus[rows]) / (2 * float(probe.options["h"]))
+        numeric = (plus[rows] - minus[rows]) / (2 * float(probe.sandbox_options["h"]))
         along = np.array(
             [np.sum(analytic * recipes.direction(int(spec["seed"]), index, k, shape)) for k in range(count)]
         )
