@@ -102,6 +102,7 @@ class TrustedContext:
         baselines = self.baselines.get(check.id, ())
         if not self.isolate or not failing or not check.probes or len(baselines) % len(check.probes):
             return []
+        references = [self.expected(probe).arrays for probe in check.probes]
         usable = []
         for start in range(0, len(baselines), len(check.probes)):
             group = baselines[start : start + len(check.probes)]
@@ -111,7 +112,6 @@ class TrustedContext:
                 check.complete_baseline(probe, outcome.arrays) if check.complete_baseline else outcome.arrays
                 for probe, outcome in zip(check.probes, group, strict=True)
             ]
-            references = [self.expected(probe).arrays for probe in check.probes]
             if all(informative(a, r) for a, r in zip(arrays, references, strict=True)):
                 usable.append(arrays)
         return usable

@@ -36,6 +36,11 @@ def only_singleton_axes_differ(actual: tuple[int, ...], expected: tuple[int, ...
     return extra > 0 and actual[extra:] == expected and all(d == 1 for d in actual[:extra])
 
 
+def shape_note(actual: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """What a student is told of an output compared by value across extra leading axes of length one."""
+    return f"shape {actual}, where the docstring asks for {expected}; compared by value"
+
+
 def compare(actual: np.ndarray | None, expected: np.ndarray) -> Comparison:
     """The comparison of a student's output with the reference's, elementwise in float64."""
     if actual is None:
@@ -43,7 +48,7 @@ def compare(actual: np.ndarray | None, expected: np.ndarray) -> Comparison:
     if actual.shape != expected.shape:
         if not only_singleton_axes_differ(actual.shape, expected.shape):
             return Comparison(WORST_ERROR, problem=f"has shape {actual.shape}, expected {expected.shape}")
-        note = f"shape {actual.shape}, where the docstring asks for {expected.shape}; compared by value"
+        note = shape_note(actual.shape, expected.shape)
         return replace(compare(actual.reshape(expected.shape), expected), note=note)
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)

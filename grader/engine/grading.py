@@ -106,8 +106,9 @@ def judge_check(
 ) -> CheckReport:
     judgement = check.judge(check, outcomes, context)
     failed_run = next((o for o in outcomes if not o.ran), None)
+    some_ran = any(o.ran for o in outcomes)
     status: CheckStatus
-    if failed_run is not None and not any(o.ran for o in outcomes):
+    if failed_run is not None and not some_ran:
         # Nothing ran: the reason is the whole story (no "param_W1 missing" for code that never ran).
         judgement.fraction, judgement.diagnosis = 0.0, []
         status, lines = NOT_RUN_STATUSES[failed_run.status][0], not_run_lines(failed_run)
@@ -117,7 +118,7 @@ def judge_check(
         status = "passed" if judgement.fraction >= 1.0 else "failed"
         lines = judgement.lines or ["all outputs agree with the reference"]
     lines += explain(judgement, assignment)
-    if check.visibility == "hidden" and status != "passed" and any(o.ran for o in outcomes):
+    if check.visibility == "hidden" and status != "passed" and some_ran:
         lines.append("(hidden check: its inputs and expected values are not shown)")
     return CheckReport(
         id=check.id,

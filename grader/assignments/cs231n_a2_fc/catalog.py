@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,11 +41,6 @@ MODEL_LAYERS = (
 )
 BN_LAYERS = ("layers.batchnorm_forward", "layers.batchnorm_backward", "layers.batchnorm_backward_alt")
 LN_LAYERS = ("layers.layernorm_forward", "layers.layernorm_backward")
-# The functions the course's architecture calls when composed from the student's layers (recipes).
-COMPOSED_NORM_LAYERS: dict[str, tuple[str, ...]] = {
-    "batchnorm": ("layers.batchnorm_forward", "layers.batchnorm_backward"),
-    "layernorm": LN_LAYERS,
-}
 DROPOUT_LAYERS = ("layers.dropout_forward", "layers.dropout_backward")
 AGREES = AgreesWithReference()
 BACKWARD = BackwardPass()
@@ -194,12 +188,12 @@ def composed(probe: Probe, edition: Edition, ops: Sequence[str] | None = None, a
     )
 
 
-def compositions(probes: Sequence[Probe], edition: Edition, ops: Sequence[str] | None = None) -> list[Probe]:
+def compositions(probes: Sequence[Probe], edition: Edition) -> list[Probe]:
     """The baselines of a model check: one group per way the course's architecture can be composed
     (batch norm's backward pass is batchnorm_backward or batchnorm_backward_alt, as students choose)."""
-    groups = [[composed(probe, edition, ops) for probe in probes]]
+    groups = [[composed(probe, edition) for probe in probes]]
     if any(edition.architecture(probe.options["model"])[1] == "batchnorm" for probe in probes):
-        groups.append([composed(probe, edition, ops, alt=True) for probe in probes])
+        groups.append([composed(probe, edition, alt=True) for probe in probes])
     return [baseline for group in groups for baseline in group]
 
 
@@ -233,9 +227,9 @@ def model_check(
 ) -> Check:
     """A check of FullyConnectedNet's loss or scores: it must match the reference, or, when the layers it
     relies on fail their own checks, the course's architecture composed from those very layers."""
-    made = check(id, question, points, visibility, summary, probes, judge, depends_on)
-    return dataclasses.replace(
-        made, baselines=tuple(compositions(probes, edition)), complete_baseline=add_l2_penalty
+    baselines = compositions(probes, edition)
+    return check(
+        id, question, points, visibility, summary, probes, judge, depends_on, baselines, add_l2_penalty
     )
 
 
@@ -245,14 +239,16 @@ def pair(
     points: tuple[float, float],
     hidden_name: str,
     summaries: tuple[str, str],
-    probes: tuple[Probe, Probe],
+    probes: tuple[Probe, Probe | Sequence[Probe]],
     judge: Judge = AGREES,
 ) -> list[Check]:
-    """For one function: a visible check on the notebook's case and a hidden one on designed inputs."""
+    """For one function: a visible check on the notebook's case and a hidden one on designed inputs
+    (one probe, or several)."""
     notebook, hidden = probes
+    hidden_probes = [hidden] if isinstance(hidden, Probe) else list(hidden)
     return [
         check(f"{target}.notebook", question, points[0], "visible", summaries[0], [notebook], judge),
-        check(f"{target}.{hidden_name}", question, points[1], "hidden", summaries[1], [hidden], judge),
+        check(f"{target}.{hidden_name}", question, points[1], "hidden", summaries[1], hidden_probes, judge),
     ]
 
 
@@ -354,7 +350,7 @@ def optimizer_checks(seed: int, edition: Edition) -> list[Check]:
     notebook = cases.notebook_optimizer
     momentum, rmsprop, adam = trajectory(1.0), trajectory(1e-6), trajectory(1.0)
     adam_tiny = trajectory(1e-6)  # only gradients this small show where epsilon sits
-    checks = [
+    return [
         *pair(
             "optim.sgd_momentum",
             Q1,
@@ -399,14 +395,15 @@ def optimizer_checks(seed: int, edition: Edition) -> list[Check]:
                     {"learning_rate": 1e-2, "t": 5},
                     ["m", "v", "t"],
                 ),
-                optimizer_probe("adam", adam, {"learning_rate": 1e-2}, ["m", "v", "t"], label="usual"),
+                [
+                    optimizer_probe("adam", adam, {"learning_rate": 1e-2}, ["m", "v", "t"], label="usual"),
+                    optimizer_probe(
+                        "adam", adam_tiny, {"learning_rate": 1e-2}, ["m", "v", "t"], label="tiny"
+                    ),
+                ],
             ),
         ),
     ]
-    adam_steps = checks[-1]
-    tiny = optimizer_probe("adam", adam_tiny, {"learning_rate": 1e-2}, ["m", "v", "t"], label="tiny")
-    checks[-1] = dataclasses.replace(adam_steps, probes=(*adam_steps.probes, tiny))
-    return checks
 
 
 def model_checks(seed: int, edition: Edition) -> list[Check]:

@@ -24,7 +24,14 @@ from grader.engine.checks import (
     output_key,
     own_layers_note,
 )
-from grader.engine.compare import WORST_ERROR, Comparison, compare, only_singleton_axes_differ, rel_error
+from grader.engine.compare import (
+    WORST_ERROR,
+    Comparison,
+    compare,
+    only_singleton_axes_differ,
+    rel_error,
+    shape_note,
+)
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import Probe
 from sandbox import recipes
@@ -316,7 +323,7 @@ class ModelInit:
         key = output_key(check, probe, name)
         actual = outcome.arrays.get(name) if outcome.ran else None
         if actual is not None and only_singleton_axes_differ(actual.shape, expected.shape):
-            criteria.judgement.lines.append(f"{key}: {compare(actual, expected).note}")
+            criteria.judgement.lines.append(f"{key}: {shape_note(actual.shape, expected.shape)}")
             actual = actual.reshape(expected.shape)
         if actual is None or actual.shape != expected.shape:
             criteria.output(key, compare(actual, expected), 0.0)
@@ -382,7 +389,9 @@ class NumericGradient:
             )
         alternatives = context.own_layers_expected(check)
         own = alternatives[0] if alternatives else None  # dropout models have no normalization: one way
-        self.judge_gradients(criteria, numeric_probe, numeric, deterministic, own[0] if own else None)
+        used_own = self.judge_gradients(
+            criteria, numeric_probe, numeric, deterministic, own[0] if own else None
+        )
         no_dropout = context.run(
             context.reference,
             numeric_probe,
@@ -401,8 +410,9 @@ class NumericGradient:
             comparison = compare(actual, expected)
             if not comparison.passes(1e-6) and own is not None and name in own[1]:
                 comparison = compare(actual, own[1][name])  # the student's own layers, composed
+                used_own = used_own or comparison.passes(1e-6)
             criteria.output(f"test_mode_{name}", comparison, 1e-6)
-        if own is not None:
+        if used_own:
             criteria.judgement.lines.insert(0, own_layers_note(context.failing_of(check)))
         return criteria.done()
 
@@ -413,9 +423,11 @@ class NumericGradient:
         outcome: ProbeOutcome,
         usable: bool,
         own: Mapping[str, np.ndarray] | None,
-    ) -> None:
+    ) -> bool:
         """Each gradient against finite differences of the student's loss, or, where the layers it relies
-        on fail their own checks, against the gradients of the course's architecture built from them."""
+        on fail their own checks, against the gradients of the course's architecture built from them;
+        whether any gradient was credited by the latter."""
+        used_own = False
         perturbed = probe.options["perturb"]
         plus, minus = array(outcome, "plus"), array(outcome, "minus")
         if not usable or plus is None or minus is None or not plus.shape == minus.shape == (len(perturbed),):
@@ -445,13 +457,17 @@ class NumericGradient:
                 np.max(np.abs(analytic - numeric) / np.maximum(1e-6, np.abs(analytic) + np.abs(numeric)))
             )
             if error > self.threshold and own is not None and close(grad, own.get(key, np.empty(0)), 1e-6):
-                error = 0.0  # the student's model is right; its layers' own checks take the points
+                error, used_own = (
+                    0.0,
+                    True,
+                )  # the student's model is right; its layers' checks take the points
             criteria.add(
                 key,
                 error,
                 error <= self.threshold,
                 f"{key}: relative error {error:.2e} against finite differences of your own loss",
             )
+        return used_own
 
 
 @dataclass(frozen=True)
