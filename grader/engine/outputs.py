@@ -21,12 +21,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sandbox.recipes import FRAME, FRAME_MAGIC, MAX_RESULT_BYTES, READY_INDEX, UNPRINTABLE
-
-PROBE_STATUSES = frozenset(
-    {"ok", "error", "timeout", "crashed", "memory_limit", "output_limit", "invalid_output"}
+from sandbox.runner.protocol import (
+    MAX_HEADER_BYTES,
+    MAX_RESULT_BYTES,
+    READY_INDEX,
+    STATUSES,
+    UNPRINTABLE,
+    scan_frames,
 )
-MAX_JSON_BYTES = 256 * 1024
+
+MAX_JSON_BYTES = MAX_HEADER_BYTES
 MAX_NPZ_BYTES = MAX_RESULT_BYTES  # the runner's own cap on one probe's arrays
 MAX_ARRAYS = 200
 MAX_JSON_DEPTH = 4
@@ -103,7 +107,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
     if not isinstance(header, dict) or _depth(header) > MAX_JSON_DEPTH:
         raise InvalidOutputError("metadata is not a flat JSON object")
     status = header.get("status")
-    if not isinstance(status, str) or status not in PROBE_STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:
         raise InvalidOutputError("metadata has an unknown status")
     invalid = header.get("invalid", {})
     if not isinstance(invalid, dict) or not all(isinstance(v, str) for v in invalid.values()):
@@ -217,22 +221,15 @@ def parse_frames(stream: bytes | bytearray, known: set[int]) -> tuple[dict[int, 
     the first malformed frame."""
     outcomes: dict[int, ProbeOutcome] = {}
     ready = False
-    offset = 0
-    while offset + FRAME.size <= len(stream):
-        magic, index, header_length, payload_length = FRAME.unpack_from(stream, offset)
-        start = offset + FRAME.size
-        end = start + header_length + payload_length
-        if magic != FRAME_MAGIC or end > len(stream):
-            break
-        offset = end
+    for index, header_start, payload_start, end in scan_frames(stream):
         if index == READY_INDEX:
             ready = True
             continue
         if index not in known or index in outcomes:
             break
-        if header_length > MAX_JSON_BYTES or payload_length > MAX_NPZ_BYTES:
+        if payload_start - header_start > MAX_JSON_BYTES or end - payload_start > MAX_NPZ_BYTES:
             outcomes[index] = invalid_outcome("result larger than allowed")
         else:
-            header = stream[start : start + header_length]
-            outcomes[index] = parse_probe_outcome(bytes(header), bytes(stream[start + header_length : end]))
+            header, payload = bytes(stream[header_start:payload_start]), bytes(stream[payload_start:end])
+            outcomes[index] = parse_probe_outcome(header, payload)
     return outcomes, ready

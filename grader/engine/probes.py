@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-MODULE_ORDER = ("layers", "layer_utils", "optim", "fc_net", "solver")
+from sandbox.runner.protocol import MODULE_FILES, ImportFailure, PlanDocument, ProbeEntry
+
+MODULE_ORDER = tuple(MODULE_FILES)  # import probes run in this order: a module after its dependencies
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Probe:
     options: Mapping[str, Any]
     calls: tuple[str, ...] = ()
     time_limit: float = 5.0
-    forbid: tuple[str, ...] = ()  # modules of the package its process may not import (classifiers.fc_net)
+    forbid: tuple[str, ...] = ()  # modules its process may not import (fc_net)
     # Options for the student's run only: what the trusted side needs of the student's code alone (the
     # forward pass at moved inputs), which the reference need not compute.
     sandbox_options: Mapping[str, Any] = field(default_factory=dict)
@@ -36,19 +38,19 @@ class Probe:
 class SandboxPlan:
     """Everything the sandbox needs and nothing it must not see: no reference, expected values or points."""
 
-    document: dict[str, Any]
+    document: PlanDocument
     inputs: dict[str, np.ndarray] = field(repr=False)
     probe_ids: tuple[str, ...]
 
     def subset(
-        self, keep: Sequence[int], import_failures: Mapping[str, Any], hanging: Sequence[str]
+        self, keep: Sequence[int], import_failures: Mapping[str, ImportFailure], hanging: Sequence[str]
     ) -> SandboxPlan:
         """The same plan restricted to the probes at `keep`, with what earlier attempts learnt."""
         wanted = set(keep)
         probes = [probe for probe in self.document["probes"] if probe["index"] in wanted]
         used = {key for probe in probes for key in probe["inputs"].values()}
         inputs = {key: value for key, value in self.inputs.items() if key in used}
-        document = {
+        document: PlanDocument = {
             **self.document,
             "probes": probes,
             "import_failures": dict(import_failures),
@@ -78,7 +80,7 @@ def build_plan(
     """Number the probes, import probes first (one per module, so a broken module is found once)."""
     used = {module for _, probe in probes for module in probe.modules}
     ordered = [(f"import.{m}", import_probe(m)) for m in MODULE_ORDER if m in used] + list(probes)
-    entries: list[dict[str, Any]] = []
+    entries: list[ProbeEntry] = []
     inputs: dict[str, np.ndarray] = {}
     keys: dict[int, str] = {}  # id of an input array -> its key; the probes keep every array alive
     for index, (probe_id, probe) in enumerate(ordered):
@@ -101,7 +103,7 @@ def build_plan(
             key = keys.setdefault(id(value), f"a{len(keys)}")
             inputs[key] = value
             entries[-1]["inputs"][name] = key
-    document = {
+    document: PlanDocument = {
         "package": package,
         "package_aliases": list(package_aliases),
         "limits": dict(limits),

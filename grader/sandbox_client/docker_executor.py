@@ -26,7 +26,7 @@ from grader.engine.outputs import ProbeOutcome, parse_frames
 from grader.engine.probes import SandboxPlan
 from grader.sandbox_client.executor import Attempt, RestartingExecutor, job_files, runner_environment
 from grader.sandbox_client.pool import ContainerPool, StartedContainer, start_container
-from sandbox.recipes import FRAME, FRAME_MAGIC, READY_INDEX
+from sandbox.runner.protocol import READY_INDEX, scan_frames
 
 CONTAINER_LABEL = "org.opencourse.grader.sandbox"
 MULTIPLEX_HEADER = 8  # Docker's attach stream: stream type, 3 zero bytes, 4-byte big-endian length
@@ -102,7 +102,7 @@ def container_options(
         "command": [
             "python3",
             "-I",
-            "/opt/sandbox/runner.py",
+            "/opt/sandbox/runner/__main__.py",
             "--stdin",
             "--stream",
             "--scratch",
@@ -185,11 +185,7 @@ class StdoutReader:
 
     def _count_frames(self) -> None:
         before = self.frames
-        while len(self.stdout) - self._scan >= FRAME.size:
-            magic, index, header, payload = FRAME.unpack_from(self.stdout, self._scan)
-            end = self._scan + FRAME.size + header + payload
-            if magic != FRAME_MAGIC or end > len(self.stdout):
-                break
+        for index, _, _, end in scan_frames(self.stdout, self._scan):
             self._scan = end
             self.frames += index != READY_INDEX
         if self.frames != before:

@@ -24,11 +24,10 @@ import numpy as np
 
 from grader.engine.outputs import ProbeOutcome, read_probe_outcome
 from grader.engine.probes import SandboxPlan
+from sandbox.runner.protocol import WHOLE_RUN_TIMEOUT, ImportFailure, learn_failure
 
-RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner.py"
+RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner" / "__main__.py"
 ProgressCallback = Callable[[int, int], None]
-# Not the probe's own time limit (the runner enforces that): the function it calls is not marked as hanging.
-WHOLE_RUN_TIMEOUT = "the whole run exceeded its time limit"
 
 
 class SandboxUnavailable(Exception):
@@ -135,23 +134,17 @@ class RestartingExecutor:
     @staticmethod
     def _learnt(
         plan: SandboxPlan, outcomes: Mapping[int, ProbeOutcome]
-    ) -> tuple[dict[str, object], list[str]]:
+    ) -> tuple[dict[str, ImportFailure], list[str]]:
         """Import failures and hanging functions seen so far, so a restarted sandbox skips them too."""
-        failures: dict[str, object] = {}
-        hanging: list[str] = []
+        failures: dict[str, ImportFailure] = {}
+        hanging: set[str] = set()
         for probe in plan.document["probes"]:
             outcome = outcomes.get(probe["index"])
-            if outcome is None or outcome.ran:
-                continue
-            if probe["recipe"] == "import":
-                failures[probe["modules"][-1]] = {"status": outcome.status, "message": outcome.message}
-            elif (
-                outcome.status == "timeout"
-                and len(probe["calls"]) == 1
-                and outcome.message != WHOLE_RUN_TIMEOUT
-            ):
-                hanging.append(probe["calls"][0])
-        return failures, hanging
+            if outcome is not None:
+                # A probe stopped by the whole run's deadline did not hang on its own.
+                own_timeout = outcome.message != WHOLE_RUN_TIMEOUT
+                learn_failure(probe, outcome.status, outcome.message, failures, hanging, own_timeout=own_timeout)
+        return failures, sorted(hanging)
 
 
 def runner_environment(home: Path) -> dict[str, str]:
@@ -174,7 +167,7 @@ class LocalProcessExecutor(RestartingExecutor):
 
     def __init__(self, python: str = sys.executable, use_servers: bool = True) -> None:
         self.python = python
-        self.use_servers = use_servers  # False: every probe in a new process (see sandbox/runner.py)
+        self.use_servers = use_servers  # False: every probe in a new process (see sandbox/runner/snapshot.py)
 
     def description(self) -> dict[str, str]:
         return {"executor": self.name, "python": self.python}

@@ -27,11 +27,9 @@ from typing import IO, Any
 
 import docker
 import docker.errors
+import docker.utils.build
 
 SANDBOX_DIR = Path(__file__).resolve().parents[2] / "sandbox"
-# What enters the image; .dockerignore lets exactly these through.
-SANDBOX_FILES = ("Dockerfile", ".dockerignore", "runner.py", "recipes.py")
-SANDBOX_GLOBS = ("scaffold/**/*.py",)
 
 BASE_PACKAGES = ("python3", "python3-numpy")
 BASE_SUITE = "bookworm"
@@ -70,12 +68,13 @@ def _short_hash(*parts: bytes) -> str:
 
 
 def sandbox_files(root: Path | None = None) -> list[Path]:
-    """The files that enter the sandbox image, relative to `root` (default: the repository's sandbox/)."""
+    """The files of the image's build context, relative to `root` (default: the repository's sandbox/):
+    what its .dockerignore lets through, as docker-py's matcher reads it when it sends the context (the
+    Dockerfile and .dockerignore always go, though they do not enter the image)."""
     root = root or SANDBOX_DIR
-    files = [Path(name) for name in SANDBOX_FILES]
-    for pattern in SANDBOX_GLOBS:
-        files.extend(path.relative_to(root) for path in root.glob(pattern) if path.is_file())
-    return sorted(files)
+    lines = (root / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return sorted(Path(name) for name in docker.utils.build.exclude_paths(str(root), patterns))
 
 
 def sandbox_context_hash(root: Path | None = None) -> str:

@@ -16,8 +16,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Generic, TypeVar
 
-GRADED_FILES: tuple[str, ...] = ("layers.py", "fc_net.py", "optim.py", "layer_utils.py")
-REQUIRED_FILES: tuple[str, ...] = ("layers.py", "fc_net.py", "optim.py")
+from sandbox.runner.protocol import OPTIONAL_STUDENT_FILES, STUDENT_FILES
+
+GRADED_FILES: tuple[str, ...] = tuple(STUDENT_FILES)  # the sandbox puts each where the course has it
+REQUIRED_FILES: tuple[str, ...] = tuple(name for name in GRADED_FILES if name not in OPTIONAL_STUDENT_FILES)
 MAX_IGNORED_LISTED = 50
 
 # The course ships its package as `cs231n`; some forks of the assignment rename it `daseCV`.

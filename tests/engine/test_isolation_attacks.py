@@ -111,7 +111,7 @@ def test_a_model_cannot_reach_into_the_composition_of_its_layers(tmp_path: Path)
     a made-up model; a layer is off a little so that the composition would be used."""
     forged = (
         "\n\nimport sys as _sys\n"
-        "_recipes = _sys.modules.get('recipes')\n"
+        "_recipes = _sys.modules.get('sandbox.recipes')\n"
         "if _recipes is not None and hasattr(_recipes, 'ComposedNet'):\n"
         "    def _forged_loss(self, X, y):\n"
         "        return 1.0, {name: 0.5 * value for name, value in self.params.items()}\n"

@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 from grader.engine.outputs import (
     MAX_JSON_BYTES,
     MAX_NPZ_BYTES,
-    PROBE_STATUSES,
     ProbeOutcome,
     parse_frames,
     read_probe_outcome,
 )
-from sandbox.recipes import FRAME, FRAME_MAGIC, READY_INDEX
+from sandbox.runner.protocol import FRAME, FRAME_MAGIC, READY_INDEX, STATUSES
 
 HEADER = {
     "status": "ok",
@@ -107,7 +106,7 @@ def test_fortran_order_and_big_endian_arrays_keep_their_values(tmp_path: Path) -
     np.testing.assert_array_equal(outcome.arrays["big"], np.arange(5))
 
 
-@pytest.mark.parametrize("status", sorted(PROBE_STATUSES))
+@pytest.mark.parametrize("status", sorted(STATUSES))
 def test_every_known_status_is_accepted(tmp_path: Path, status: str) -> None:
     write_outputs(tmp_path, header={"status": status, "message": "m"}, npz=b"")
 
@@ -474,7 +473,7 @@ def test_an_npz_with_too_many_arrays_is_invalid(tmp_path: Path) -> None:
 
 def assert_valid_or_invalid(outcome: ProbeOutcome | None) -> None:
     assert outcome is not None
-    assert outcome.status in PROBE_STATUSES
+    assert outcome.status in STATUSES
     for array in outcome.arrays.values():
         assert type(array) is np.ndarray and array.dtype.kind in "biuf"
 
@@ -524,7 +523,7 @@ json_values = st.recursive(
     st.fixed_dictionaries(
         {},
         optional={
-            "status": st.sampled_from(sorted(PROBE_STATUSES)) | json_values,
+            "status": st.sampled_from(sorted(STATUSES)) | json_values,
             "message": json_values,
             "stdout": json_values,
             "invalid": json_values,

@@ -1,4 +1,4 @@
-"""Probe servers (sandbox/runner.py): a process imports the student's modules once and runs probes one after
+"""Probe servers (sandbox/runner/: probe_servers.py, child.py, snapshot.py): a process imports the student's modules once and runs probes one after
 another, and is replaced as soon as a probe leaves it different from how it found it.
 
 These tests show that the shortcut is taken, that nothing a probe does to its process reaches a later
@@ -9,7 +9,6 @@ without servers.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -27,6 +26,9 @@ from grader.engine.probes import Probe, build_plan
 from grader.sandbox_client import executor as executor_module
 from grader.sandbox_client.executor import RUNNER, LocalProcessExecutor, write_job
 from grader.submissions.intake import load_submission
+from sandbox.runner import runner as runner_module
+from sandbox.runner import snapshot
+from sandbox.runner.emit import FileEmitter
 from tests.fixtures.submissions import buggy
 from tests.sandbox.test_runner_protocol import (
     LAYERS,
@@ -297,17 +299,9 @@ def test_numpy_random_state_is_reset_for_each_probe_in_the_same_server() -> None
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """sandbox/runner.py imported into this process (it puts its folder on sys.path and imports recipes)."""
+    """The runner run in this process; what it yields is the module of the servers' state check."""
     monkeypatch.setattr(sys, "path", list(sys.path))
-    had_recipes = "recipes" in sys.modules
-    spec = importlib.util.spec_from_file_location("runner_under_test", RUNNER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    yield module
-    if not had_recipes:
-        sys.modules.pop("recipes", None)
+    yield snapshot
     gc.unfreeze()  # run_plan freezes the heap of the process it runs in
 
 
@@ -319,7 +313,7 @@ def run_in_process(
     for folder in (job, out, scratch):
         folder.mkdir(parents=True)
     write_job(job, plan, files)
-    runner.run_plan(job, scratch, runner.HERE / "scaffold", runner.FileEmitter(out), use_servers=True)
+    runner_module.run_plan(job, scratch, runner_module.SCAFFOLD, FileEmitter(out), use_servers=True)
     outcomes: dict[str, ProbeOutcome] = {}
     for index, probe_id in enumerate(plan.probe_ids):
         outcome = read_probe_outcome(out, index)
@@ -536,12 +530,12 @@ def test_without_the_rng_reset_the_dropout_outcomes_would_differ(
 ) -> None:
     """The control of the test above: a copy of the runner whose servers do not reset numpy's RNG."""
     sandbox = tmp_path / "sandbox"
-    shutil.copytree(RUNNER.parent, sandbox, ignore=shutil.ignore_patterns("__pycache__"))
-    source = (sandbox / "runner.py").read_text()
-    reset = "np.random.set_state(snapshot.random_state)"
+    shutil.copytree(RUNNER.parents[1], sandbox, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (sandbox / "runner" / "child.py").read_text()
+    reset = "np.random.set_state(self.snapshot.random_state)"
     assert source.count(reset) == 1
-    (sandbox / "runner.py").write_text(source.replace(reset, "pass"))
-    monkeypatch.setattr(executor_module, "RUNNER", sandbox / "runner.py")
+    (sandbox / "runner" / "child.py").write_text(source.replace(reset, "pass"))
+    monkeypatch.setattr(executor_module, "RUNNER", sandbox / "runner" / "__main__.py")
 
     differing = differing_probes(buggy.CORRECT_COURSE, LocalProcessExecutor())
 

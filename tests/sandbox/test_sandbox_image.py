@@ -16,6 +16,7 @@ from grader.sandbox_client.images import (
     SANDBOX_DIR,
     build_sandbox_image,
     sandbox_context_hash,
+    sandbox_files,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def test_runs_as_nobody(docker_client: docker.DockerClient, sandbox_image: str):
 def test_default_command_is_the_runners_help(docker_client: docker.DockerClient, sandbox_image: str):
     # Imports the runner (numpy, recipes) as nobody from the read-only folder, without network.
     output: bytes = docker_client.containers.run(sandbox_image, remove=True, network_mode="none")
-    assert output.decode().startswith("usage: runner.py")
+    assert output.decode().startswith("usage: runner")
 
 
 def test_opt_sandbox_holds_the_runner_and_the_scaffolding_only(
@@ -72,12 +73,21 @@ def test_opt_sandbox_holds_the_runner_and_the_scaffolding_only(
 
 
 def expected_image_paths() -> list[str]:
-    """/opt/sandbox as the repository says it should be: the runner, the recipes and the scaffold tree."""
-    scaffold = SANDBOX_DIR / "scaffold"
-    paths = [SANDBOX_DIR / "runner.py", SANDBOX_DIR / "recipes.py", scaffold]
-    paths += [path for path in scaffold.rglob("*") if path.suffix == ".py" or path.is_dir()]
-    paths = [path for path in paths if "__pycache__" not in path.parts]
-    return sorted(f"/opt/sandbox/{path.relative_to(SANDBOX_DIR).as_posix()}" for path in paths)
+    """/opt/sandbox as the repository says it should be: its Python files (the runner package, the recipes
+    and the scaffold tree) and their folders."""
+    files = [path for path in SANDBOX_DIR.rglob("*.py") if "__pycache__" not in path.parts]
+    folders = {folder for path in files for folder in path.relative_to(SANDBOX_DIR).parents}
+    paths = {path.relative_to(SANDBOX_DIR) for path in files} | folders - {Path(".")}
+    return sorted(f"/opt/sandbox/{path.as_posix()}" for path in paths)
+
+
+def test_the_image_files_are_the_sandbox_folders_python_files():
+    """The .dockerignore is the one list: every Python file under sandbox/ enters the image (a new folder
+    the list forgot fails here), and nothing else but the build's own two files goes to the engine."""
+    python_files = {path.relative_to(SANDBOX_DIR) for path in SANDBOX_DIR.rglob("*.py")}
+    python_files = {path for path in python_files if "__pycache__" not in path.parts}
+    assert set(sandbox_files()) == python_files | {Path("Dockerfile"), Path(".dockerignore")}
+    assert {Path("runner/__main__.py"), Path("runner/protocol.py"), Path("recipes/__init__.py")} <= python_files
 
 
 def test_no_file_of_the_reference_enters_the_image(docker_client: docker.DockerClient, sandbox_image: str):
@@ -126,7 +136,8 @@ def test_context_hash_changes_with_what_enters_the_image_only(tmp_path: Path):
     assert original == sandbox_context_hash()  # relative paths and bytes, not where the folder lives
 
     (copy / "notes.txt").write_text("not in the image")
-    (copy / "__init__.py").write_text("# not in the image either\n")
+    (copy / "runner" / "__pycache__").mkdir()
+    (copy / "runner" / "__pycache__" / "child.cpython-311.pyc").write_bytes(b"not in the image either")
     assert sandbox_context_hash(copy) == original
 
     with (copy / "scaffold" / "solver.py").open("a") as solver:

@@ -40,7 +40,7 @@ def patch_recipe_output(file: str, anchor: str, replacement: str) -> Edit:
     """Student code that rewrites what the sandbox's own recipe records (it runs in the same process)."""
     body = textwrap.indent(textwrap.dedent(replacement).strip("\n"), "    ")
     code = (
-        "import recipes\n\n_record = recipes.RecipeResult.record\n\n\n"
+        "from sandbox import recipes\n\n_record = recipes.RecipeResult.record\n\n\n"
         f"def _rigged(self, name, value):\n{body}\n    return _record(self, name, value)\n\n\n"
         "recipes.RecipeResult.record = _rigged\n"
     )

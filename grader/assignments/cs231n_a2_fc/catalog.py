@@ -184,7 +184,7 @@ def composed(probe: Probe, edition: Edition, ops: Sequence[str] | None = None, a
         options={"composition": composition, "ops": list(ops or probe.options["ops"])},
         calls=(*MODEL_LAYERS, *norm_layers, *(DROPOUT_LAYERS if dropout else ())),
         time_limit=probe.time_limit,
-        forbid=("classifiers.fc_net",),  # so that the student's model cannot reach into it
+        forbid=("fc_net",),  # so that the student's model cannot reach into it
     )
 
 
