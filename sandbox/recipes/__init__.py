@@ -1,4 +1,6 @@
-"""How to run one probe: call the course API of a set of modules on given inputs, return raw arrays.
+"""Runs in a probe's process (on the student's modules) and in the grader (on the reference's): recipes.
+
+How to run one probe: call the course API of a set of modules on given inputs, return raw arrays.
 
 This package runs on both sides of the trust boundary with different modules: inside the sandbox with the
 student's modules, and in the trusted grader with the reference (and its mistake variants). Using the

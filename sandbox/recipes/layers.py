@@ -1,6 +1,5 @@
-"""Recipes of one layer function, loss function or update rule: call it on given inputs, record raw arrays.
-
-Runs in a probe's process with the student's modules, and in the grader with the reference's.
+"""Runs in a probe's process (on the student's modules) and in the grader (on the reference's), trusting
+neither: recipes of one layer function, loss function or update rule, recording raw arrays.
 """
 
 from __future__ import annotations

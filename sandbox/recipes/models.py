@@ -1,7 +1,6 @@
-"""Recipes of the model (FullyConnectedNet): initialization, loss and gradients, numeric gradients,
+"""Runs in a probe's process (on the student's modules) and in the grader (on the reference's), trusting
+neither: recipes of the model (FullyConnectedNet): initialization, loss and gradients, numeric gradients,
 the course's architecture composed from the student's layers alone, and a short training run.
-
-Runs in a probe's process with the student's modules, and in the grader with the reference's.
 """
 
 from __future__ import annotations

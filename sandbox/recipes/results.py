@@ -1,7 +1,5 @@
-"""Raw outputs of one probe, as plain numeric arrays: what a recipe records of the student's values.
-
-Runs in a probe's process (on the student's values) and in the grader (on the reference's): it copies
-whatever it is given into base-class numeric arrays, and trusts none of it.
+"""Runs in a probe's process (on the student's values) and in the grader (on the reference's), trusting
+neither: raw outputs of one probe, copied into base-class numeric arrays.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Course-provided numeric gradient helpers (centered differences)."""
+"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided numeric
+gradient helpers (centered differences)."""
 
 from random import randrange
 

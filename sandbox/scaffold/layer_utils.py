@@ -1,4 +1,5 @@
-"""Course-provided convenience layers that chain the basic layers of layers.py and fast_layers.py."""
+"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided convenience
+layers that chain the basic layers of layers.py and fast_layers.py."""
 
 # The course's order: where both modules define a name, fast_layers' wins.
 # isort: off

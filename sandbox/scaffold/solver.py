@@ -1,4 +1,5 @@
-"""Course-provided Solver: trains a model with minibatch gradient descent and an update rule from optim."""
+"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided Solver:
+trains a model with minibatch gradient descent and an update rule from optim."""
 
 import numpy as np
 
@@ -75,6 +76,7 @@ class Solver:
         names to gradients of the loss with respect to those parameters.
     """
 
+    # Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
     def __init__(self, model, data, **kwargs):
         """
         Construct a new Solver instance.
@@ -249,6 +251,7 @@ class Solver:
 
         return acc
 
+    # Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
     def train(self):
         """
         Run optimization to train the model.

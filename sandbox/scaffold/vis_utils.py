@@ -1,4 +1,5 @@
-"""Course-provided helpers that tile images into one grid for display (numpy only)."""
+"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided helpers that
+tile images into one grid for display (numpy only)."""
 
 from math import ceil, sqrt
 
