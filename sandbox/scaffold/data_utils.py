@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided dataset
-loaders (CIFAR-10, Tiny ImageNet, saved models, ImageNet samples).
+"""In a probe's process, in the student's package, trusting nothing: the course's dataset loaders.
 
 Standard library and numpy only: the course's version reads images with imageio, which the sandbox does
 not have, so loading image files raises a clear error here. Importing this module touches no file; every
@@ -84,8 +83,7 @@ def load_CIFAR10(ROOT):  # noqa: N802 (the course's name)
     return Xtr, Ytr, Xte, Yte
 
 
-# Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
-def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True):  # noqa: N802 (the course's name)
+def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True):  # noqa: N802 (the course's name; long as it wrote it)
     """
     Load the CIFAR-10 dataset from disk and perform preprocessing to prepare
     it for classifiers. These are the same steps as we used for the SVM, but
@@ -144,8 +142,7 @@ def _read_image_chw(path):
     return img.transpose(2, 0, 1)
 
 
-# Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
-def load_tiny_imagenet(path, dtype=np.float32, subtract_mean=True):
+def load_tiny_imagenet(path, dtype=np.float32, subtract_mean=True):  # long: the course's own, line for line
     """
     Load TinyImageNet. Each of TinyImageNet-100-A, TinyImageNet-100-B, and
     TinyImageNet-200 have the same directory structure, so this can be used

@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided fast
-convolution and max-pooling layers, in numpy only.
+"""In a probe's process, in the student's package, trusting nothing: the course's fast conv/pool layers.
 
 The course's version speeds up two steps with an optional Cython extension (im2col_cython) and prints
 a hint when it is missing. Here those steps are numpy (slicing over the filter window, which is as fast
@@ -104,8 +103,7 @@ def conv_backward_im2col(dout, cache):
     return dx, dw, db
 
 
-# Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
-def conv_forward_strides(x, w, b, conv_param):
+def conv_forward_strides(x, w, b, conv_param):  # long: the course's own, line for line
     """A fast implementation of the forward pass for a convolutional layer based on stride tricks.
 
     Inputs:

@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided numeric
-gradient helpers (centered differences)."""
+"""In a probe's process, in the student's package, trusting nothing: the course's numeric gradients."""
 
 from random import randrange
 

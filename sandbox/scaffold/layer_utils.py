@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided convenience
-layers that chain the basic layers of layers.py and fast_layers.py."""
+"""In a probe's process, in the student's package, trusting nothing: the course's chained layers."""
 
 # The course's order: where both modules define a name, fast_layers' wins.
 # isort: off

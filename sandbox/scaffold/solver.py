@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided Solver:
-trains a model with minibatch gradient descent and an update rule from optim."""
+"""In a probe's process, in the student's package, trusting nothing: the course's Solver (optim rules)."""
 
 import numpy as np
 
@@ -76,8 +75,7 @@ class Solver:
         names to gradients of the loss with respect to those parameters.
     """
 
-    # Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
-    def __init__(self, model, data, **kwargs):
+    def __init__(self, model, data, **kwargs):  # long: the course's own, line for line
         """
         Construct a new Solver instance.
 
@@ -251,8 +249,7 @@ class Solver:
 
         return acc
 
-    # Long as the course wrote it: kept line for line, so student code meets the course's behaviour.
-    def train(self):
+    def train(self):  # long: the course's own, line for line
         """
         Run optimization to train the model.
         """

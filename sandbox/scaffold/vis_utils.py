@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided helpers that
-tile images into one grid for display (numpy only)."""
+"""In a probe's process, in the student's package, trusting nothing: the course's image-grid helpers."""
 
 from math import ceil, sqrt
 

@@ -1,5 +1,4 @@
-"""Runs in a probe's process, in the student's package, trusting nothing there. Course-provided three-layer
-convolutional network, as the course hands it out: a stub.
+"""In a probe's process, in the student's package, trusting nothing: the course's ThreeLayerConvNet stub.
 
 It is a graded exercise of the assignment's convolutional part; the sandbox holds no answers, so it
 imports and behaves as the starter code does (no parameters; loss gives None scores, or 0 and {}).
