@@ -18,7 +18,7 @@ import struct
 import sys
 import traceback
 import types
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,7 +30,6 @@ from sandbox.runner.protocol import CHILD_LENGTH, PlanDocument, ProbeEntry, Resu
 
 ProbeAt = Callable[[int], tuple[ProbeEntry, dict[str, np.ndarray]]]
 SERVER_ACCEPTED = b"A"  # a server's first word on a probe handed to it: it has taken it
-FORBIDDEN_MARK = "!"  # in a server's module key: a module its probes may not import
 POSITION = struct.Struct(">I")  # what the runner sends a server: the position of its next probe in the plan
 
 
@@ -212,13 +211,15 @@ class ServedProbes:
 
 
 def server_main(
-    control: socket.socket, modules: list[str], plan: PlanDocument, pkg_root: Path, probe_at: ProbeAt
+    control: socket.socket,
+    modules: Sequence[str],
+    forbidden: Sequence[str],
+    plan: PlanDocument,
+    pkg_root: Path,
+    probe_at: ProbeAt,
 ) -> NoReturn:
     """A probe server: take probes handed over `control` until one changes the process or fails."""
-    forbidden = [module[1:] for module in modules if module.startswith(FORBIDDEN_MARK)]
-    served = ServedProbes(
-        plan, pkg_root, [module for module in modules if not module.startswith(FORBIDDEN_MARK)]
-    )
+    served = ServedProbes(plan, pkg_root, list(modules))
     try:
         enter_child(plan, pkg_root, keep=(control.fileno(),))
         package.forbid_imports(plan, forbidden)

@@ -14,16 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.runner import child
-from sandbox.runner.child import FORBIDDEN_MARK, POSITION, SERVER_ACCEPTED, ProbeAt
+from sandbox.runner.child import POSITION, SERVER_ACCEPTED, ProbeAt
 from sandbox.runner.protocol import PlanDocument, ProbeEntry
 from sandbox.runner.supervisor import kill_group
+
+
+@dataclass(frozen=True)
+class ServerKey:
+    """What a server's process imports, in order, and what it may not: probes share a server only if
+    both are the same."""
+
+    modules: tuple[str, ...]
+    forbidden: tuple[str, ...]
 
 
 @dataclass
 class ProbeServer:
     pid: int
     control: socket.socket
-    modules: tuple[str, ...]
+    key: ServerKey
 
 
 class ProbeServers:
@@ -39,21 +48,21 @@ class ProbeServers:
     ) -> None:
         self.plan, self.pkg_root, self.probe_at = plan, pkg_root, probe_at
         self.enabled = enabled and sys.platform == "linux"
-        self.live: dict[tuple[str, ...], ProbeServer] = {}
+        self.live: dict[ServerKey, ProbeServer] = {}
         self.with_dependencies = {
             probe["modules"][-1]: tuple(probe["modules"])
             for probe in plan["probes"]
             if probe["recipe"] == "import"
         }
-        self.to_come = collections.Counter(self.modules_of(probe) for probe in plan["probes"])
+        self.to_come = collections.Counter(self.key_of(probe) for probe in plan["probes"])
 
-    def modules_of(self, probe: ProbeEntry) -> tuple[str, ...]:
-        """What a probe's process imports: its modules, each after the modules it depends on, then the
-        modules it must not import (marked), so that such probes share no server with the others."""
+    def key_of(self, probe: ProbeEntry) -> ServerKey:
+        """What a probe's process imports (its modules, each after the modules it depends on) and what it
+        must not import."""
         modules: dict[str, None] = {}
         for module in probe["modules"]:
             modules.update(dict.fromkeys(self.with_dependencies.get(module, (module,))))
-        return (*modules, *(FORBIDDEN_MARK + module for module in probe.get("forbid", [])))
+        return ServerKey(tuple(modules), tuple(probe.get("forbid", [])))
 
     def pids(self) -> set[int]:
         return {server.pid for server in self.live.values()}
@@ -61,21 +70,21 @@ class ProbeServers:
     def prepare(self, probe: ProbeEntry) -> ProbeServer | None:
         """The server for this probe's modules, started if need be; None: run it in a child of its own
         (servers are off, or no other probe to come imports the same modules)."""
-        modules = self.modules_of(probe)
-        server = self.live.get(modules)
+        key = self.key_of(probe)
+        server = self.live.get(key)
         if server is not None and select.select([server.control], [], [], 0)[0]:
             self.end(server)  # it has ended itself: its last probe failed or changed its state
             server = None
-        if server is None and self.enabled and self.to_come[modules] > 1:
-            server = self._start(modules)
+        if server is None and self.enabled and self.to_come[key] > 1:
+            server = self._start(key)
         return server
 
     def done(self, probe: ProbeEntry) -> None:
         """The probe is over (run or skipped): end its server if no probe to come needs it."""
-        modules = self.modules_of(probe)
-        self.to_come[modules] -= 1
-        if self.to_come[modules] <= 0 and modules in self.live:
-            self.end(self.live[modules])
+        key = self.key_of(probe)
+        self.to_come[key] -= 1
+        if self.to_come[key] <= 0 and key in self.live:
+            self.end(self.live[key])
 
     def launch(self, server: ProbeServer, position: int, write_fd: int, log_fd: int) -> None:
         """Hand the probe at `position` to `server`, without waiting: `took` says later whether it did
@@ -95,8 +104,8 @@ class ProbeServers:
 
     def end(self, server: ProbeServer) -> None:
         """Stop using `server` and end it."""
-        if self.live.get(server.modules) is server:
-            del self.live[server.modules]
+        if self.live.get(server.key) is server:
+            del self.live[server.key]
         server.control.close()
         kill_group(server.pid)
         with contextlib.suppress(ChildProcessError):
@@ -105,7 +114,7 @@ class ProbeServers:
     def ended(self, pids: set[int]) -> None:
         """Forget the servers that have ended and been reaped: their pids may belong to others soon."""
         for server in [server for server in self.live.values() if server.pid in pids]:
-            del self.live[server.modules]
+            del self.live[server.key]
             server.control.close()
 
     def forget(self) -> None:
@@ -118,7 +127,7 @@ class ProbeServers:
         for server in list(self.live.values()):
             self.end(server)
 
-    def _start(self, modules: tuple[str, ...]) -> ProbeServer | None:
+    def _start(self, key: ServerKey) -> ProbeServer | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
@@ -128,9 +137,9 @@ class ProbeServers:
             return None
         if pid == 0:
             ours.close()
-            child.server_main(theirs, list(modules), self.plan, self.pkg_root, self.probe_at)
+            child.server_main(theirs, key.modules, key.forbidden, self.plan, self.pkg_root, self.probe_at)
         theirs.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.setpgid(pid, pid)
-        server = self.live[modules] = ProbeServer(pid, ours, modules)
+        server = self.live[key] = ProbeServer(pid, ours, key)
         return server
