@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## run: grade the example submission shipped in the repository, in the Docker sandbox, and print its report
+## run: grade the example submission (package data: grader/examples/) in the Docker sandbox, print its report
 run: $(STAMP) sandbox-image
-	$(BIN)/grader grade tests/fixtures/submissions/correct_course --seed 2026
+	$(BIN)/grader grade grader/examples/correct_course --seed 2026
 
 ## test: ruff, mypy and the whole pytest suite
 test: lint typecheck pytest
@@ -36,7 +36,7 @@ sandbox-image: $(STAMP)
 
 ## bench: grading latency against its floors (local and Docker), the pool, and throughput with 2 workers
 bench: $(STAMP) sandbox-image
-	$(BIN)/python -m grader.bench
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

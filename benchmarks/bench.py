@@ -16,13 +16,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from grader import EXAMPLE_SUBMISSION
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.engine.probes import build_plan
@@ -31,7 +31,6 @@ from grader.sandbox_client.executor import Executor, LocalProcessExecutor
 from grader.sandbox_client.pool import ContainerPool
 from grader.submissions.intake import Submission, load_submission
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "submissions" / "correct_course"
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 
 
@@ -159,7 +158,7 @@ def main(
 
     from grader.sandbox_client.images import build_sandbox_image
 
-    submission = load_submission(EXAMPLE)
+    submission = load_submission(EXAMPLE_SUBMISSION)
     console = Console(width=140)
     rows: list[tuple[str, float, float | None]] = []
     notes = []
@@ -172,9 +171,7 @@ def main(
     remote, note = docker_rows(client, image, submission, runs, throughput_count)
     rows += remote
     notes.append(note)
-    table = Table(
-        title=f"grading one correct submission (tests/fixtures/submissions/correct_course), median of {runs}"
-    )
+    table = Table(title=f"grading one correct submission (grader/examples/correct_course), median of {runs}")
     for column in ("measure", "median (s)", "ratio to its floor"):
         table.add_column(column)
     for name, seconds, ratio in rows:

@@ -13,7 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRADER_", extra="ignore")
 
-    default_assignment: str = "cs231n-a2-fc"
     time_scale: float = Field(1.0, gt=0, le=20, description="multiplies every probe's time limit")
     probe_memory_bytes: int = Field(1024**3, ge=64 * 1024**2, description="address space of one probe")
     probe_file_bytes: int = Field(8 * 1024**2, ge=1024, description="largest file (and log) a probe writes")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from grader import EXAMPLE_SUBMISSION
 from grader.cli import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
@@ -23,6 +24,7 @@ def zip_folder(folder: Path, destination: Path) -> Path:
     return destination
 
 
+@pytest.mark.usefixtures("sandbox_image")  # the default sandbox: Docker
 def test_grade_zip_prints_exactly_one_json_document(tmp_path: Path) -> None:
     upload = zip_folder(FIXTURES / "correct_dasecv_zip" / "assignment2", tmp_path / "submission.zip")
     result = runner.invoke(app, ["grade", str(upload), "--seed", "5", "--json"])
@@ -60,11 +62,12 @@ def test_grade_zip_prints_exactly_one_json_document(tmp_path: Path) -> None:
         assert all(isinstance(value, float) for value in check["errors"].values())
 
 
+@pytest.mark.usefixtures("sandbox_image")  # the default sandbox: Docker
 def test_grade_prints_tables_and_feedback_for_a_buggy_submission(tmp_path: Path) -> None:
     folder = tmp_path / "sub"
     folder.mkdir()
     for name in ("layers.py", "optim.py", "fc_net.py"):
-        text = (FIXTURES / "correct_course" / name).read_text()
+        text = (EXAMPLE_SUBMISSION / name).read_text()
         if name == "layers.py":
             text = text.replace("exp_scores = np.exp(shifted)", "exp_scores = np.exp(x)")
         (folder / name).write_text(text)
@@ -75,8 +78,9 @@ def test_grade_prints_tables_and_feedback_for_a_buggy_submission(tmp_path: Path)
     assert "softmax_not_stable" in result.stdout and "subtract each row's maximum" in result.stdout
 
 
+@pytest.mark.usefixtures("sandbox_image")  # the default sandbox: Docker
 def test_random_seed_is_reported_when_not_given(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["grade", str(FIXTURES / "correct_course"), "--json"])
+    result = runner.invoke(app, ["grade", str(EXAMPLE_SUBMISSION), "--json"])
     assert result.exit_code == 0
     assert isinstance(json.loads(result.stdout)["seed"], int)
 
@@ -106,7 +110,7 @@ def test_hostile_zip_exits_2(tmp_path: Path) -> None:
 
 
 def test_unknown_assignment_exits_2() -> None:
-    result = runner.invoke(app, ["grade", str(FIXTURES / "correct_course"), "--assignment", "cs231n-a9"])
+    result = runner.invoke(app, ["grade", str(EXAMPLE_SUBMISSION), "--assignment", "cs231n-a9"])
     assert result.exit_code == 2
     assert "unknown assignment" in result.stderr
 
@@ -117,9 +121,7 @@ def test_sandbox_that_cannot_start_exits_3(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GRADER_SANDBOX_PYTHON", "/nonexistent/python3")
     get_settings.cache_clear()
     try:
-        result = runner.invoke(
-            app, ["grade", str(FIXTURES / "correct_course"), "--sandbox", "process", "--json"]
-        )
+        result = runner.invoke(app, ["grade", str(EXAMPLE_SUBMISSION), "--sandbox", "process", "--json"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 3

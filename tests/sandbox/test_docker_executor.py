@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from grader import EXAMPLE_SUBMISSION
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.sandbox_client.docker_executor import (
@@ -21,7 +22,7 @@ from grader.sandbox_client.pool import ContainerPool
 from grader.submissions.intake import load_submission
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
-CORRECT = Path(__file__).resolve().parents[1] / "fixtures" / "submissions" / "correct_course"
+CORRECT = EXAMPLE_SUBMISSION
 
 
 OWNER = f"tests-docker-executor-{os.getpid()}"

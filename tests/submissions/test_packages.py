@@ -37,6 +37,7 @@ def test_the_other_files_still_name_the_package_when_one_cannot_be_parsed() -> N
     assert names.package == "cs682"
 
 
+@pytest.mark.slow  # seconds of parsing in eight threads that switch every microsecond
 def test_graders_in_threads_parse_at_the_same_time() -> None:
     """CPython 3.11's parser once raised SystemError ("AST constructor recursion depth mismatch") in
     `make bench`, whose two graders parse at once; the failure depends on timing, so this asserts that

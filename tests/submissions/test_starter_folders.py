@@ -120,6 +120,7 @@ def folder_files(folder: Path) -> set[str]:
 # ------------------------------------------------------------------------------------------ the corpus
 
 
+@pytest.mark.slow  # 16 runs of the course's own code, a Solver epoch each
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_package_and_style_runs_in_the_course_layout(package: str, style: str, upload: Upload) -> None:
@@ -241,12 +242,14 @@ def test_full_marks_in_the_docker_sandbox(
     assert_full_marks(grade(upload(package, style, flavor), docker_executor))
 
 
+@pytest.mark.slow  # 16 gradings; the typo and checkpoint tests below grade some of these in the quick loop
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("package", PACKAGES)
 def test_full_marks_for_every_package_and_import_style(package: str, style: str, upload: Upload) -> None:
     assert_full_marks(grade(upload(package, style), LocalProcessExecutor()))
 
 
+@pytest.mark.slow  # a grading per flavor; the graded files of every flavor are compared above, quickly
 @pytest.mark.parametrize(("package", "style", "flavor"), LOCAL_ZIP_CASES)
 def test_full_marks_for_every_zip_flavor(package: str, style: str, flavor: str, upload: Upload) -> None:
     assert_full_marks(grade(upload(package, style, flavor), LocalProcessExecutor()))
@@ -255,10 +258,11 @@ def test_full_marks_for_every_zip_flavor(package: str, style: str, flavor: str, 
 @pytest.mark.parametrize(
     ("package", "style", "flavor", "sandbox"),
     [
-        ("daseCV", "relative", "linux", "docker"),
+        pytest.param("daseCV", "relative", "linux", "docker", marks=pytest.mark.docker),
         ("cs682", "relative", None, "process"),
-        ("dl_course_2024", "absolute", "windows_backslash", "process"),
-        ("cs231n", "mixed", None, "process"),
+        # A grading each: in the full run only.
+        pytest.param("dl_course_2024", "absolute", "windows_backslash", "process", marks=pytest.mark.slow),
+        pytest.param("cs231n", "mixed", None, "process", marks=pytest.mark.slow),
     ],
 )
 def test_a_typo_in_a_course_module_costs_the_model_checks_and_names_the_students_package(
