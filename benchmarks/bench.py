@@ -24,14 +24,20 @@ from rich.table import Table
 
 from grader import EXAMPLE_SUBMISSION
 from grader.assignments import get_assignment
+from grader.engine.executor import Executor
 from grader.engine.grading import grade_submission
 from grader.engine.probes import build_plan
-from grader.sandbox_client.docker_executor import ContainerLimits, DockerExecutor, container_options
-from grader.sandbox_client.executor import Executor, LocalProcessExecutor
+from grader.sandbox_client.docker_executor import DockerExecutor, container_options
+from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.sandbox_client.pool import ContainerPool
+from grader.settings import get_settings
 from grader.submissions.intake import Submission, load_submission
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
+# The limits a grading has in the service, and the containers': the executors are built here (and not
+# through grader.core.Grader) to measure each way of running them.
+GRADING_LIMITS = get_settings().grading_limits()
+CONTAINER_LIMITS = get_settings().container_limits()
 
 
 def timed(action: Callable[..., object], *args: Any) -> float:
@@ -41,7 +47,7 @@ def timed(action: Callable[..., object], *args: Any) -> float:
 
 
 def grade_once(submission: Submission, executor: Executor, seed: int) -> None:
-    report = grade_submission(submission, ASSIGNMENT, seed=seed, executor=executor)
+    report = grade_submission(submission, ASSIGNMENT, seed=seed, executor=executor, limits=GRADING_LIMITS)
     if report.score != report.max_score:  # a benchmark of a grader that fails correct code means nothing
         raise SystemExit(f"the example submission lost points with {executor.name}: {report.score}")
 
@@ -117,11 +123,11 @@ def docker_rows(
         )
         for _ in range(runs)
     )
-    fresh = DockerExecutor(client, image)
+    fresh = DockerExecutor(client, image, CONTAINER_LIMITS)
     fresh_median = statistics.median(timed(grade_once, submission, fresh, seed) for seed in range(runs))
-    options = container_options(image, ContainerLimits())
+    options = container_options(image, CONTAINER_LIMITS)
     with ContainerPool(client, options, size=2) as pool:
-        pooled = DockerExecutor(client, image, pool=pool)
+        pooled = DockerExecutor(client, image, CONTAINER_LIMITS, pool=pool)
         warm = warm_pool_times(pool, pooled, submission, runs)
         pool.wait_until_full()
         with ThreadPoolExecutor(max_workers=2) as workers:
@@ -130,9 +136,9 @@ def docker_rows(
                     workers.map(lambda s: grade_once(submission, pooled, s), range(throughput_count))
                 )
             )
-    plain_options = container_options(image, ContainerLimits(), use_servers=False)
+    plain_options = container_options(image, CONTAINER_LIMITS, use_servers=False)
     with ContainerPool(client, plain_options, size=2) as pool:
-        plain = DockerExecutor(client, image, pool=pool, use_servers=False)
+        plain = DockerExecutor(client, image, CONTAINER_LIMITS, pool=pool, use_servers=False)
         without_servers = warm_pool_times(pool, plain, submission, runs)
     warm_median = statistics.median(warm)
     plain_median = statistics.median(without_servers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 import signal
@@ -17,10 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from grader.assignments import UnknownAssignment, get_assignment, known_assignments
-from grader.engine.grading import GradingLimits, grade_submission
+from grader.core import Grader
+from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
-from grader.sandbox_client import make_executor
-from grader.sandbox_client.executor import SandboxUnavailable
 from grader.settings import get_settings
 from grader.submissions.intake import UnusableSubmission, load_submission
 
@@ -62,43 +60,40 @@ def grade(
     """Grade one submission and print its report."""
     settings = get_settings()
     try:
-        catalog = dataclasses.replace(get_assignment(assignment), cascading=cascade)
+        get_assignment(assignment)  # an unknown id is unusable input, found before the sandbox starts
         submission = load_submission(path)
     except (UnknownAssignment, UnusableSubmission) as exc:
         err.print(f"[red]cannot grade {path}:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_UNUSABLE_INPUT) from exc
-    kind = (sandbox or SandboxKind(settings.sandbox)).value
-    if kind == "process":
+    kind = sandbox or SandboxKind(settings.sandbox)
+    if kind == SandboxKind.process:
         err.print(
             "[yellow]warning:[/yellow] --sandbox process runs the student's code as a plain local process, "
             "without isolation: use it for development only",
             highlight=False,
         )
     run_seed = seed if seed is not None else secrets.randbelow(2**31)
-    limits = GradingLimits(
-        time_scale=settings.time_scale,
-        memory_bytes=settings.probe_memory_bytes,
-        file_bytes=settings.probe_file_bytes,
-    )
     signal.signal(signal.SIGTERM, stop_on_sigterm)  # so that `finally` removes a running container
     try:
-        executor = make_executor(kind, settings, log=lambda line: err.print(line, highlight=False))
-        with Progress(
-            TextColumn("grading"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=as_json or not err.is_terminal,
-        ) as bar:
+        with (
+            Grader(settings, sandbox="process" if kind == SandboxKind.process else "docker") as grader,
+            Progress(
+                TextColumn("grading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=as_json or not err.is_terminal,
+            ) as bar,
+        ):
             task = bar.add_task("grading", total=None)
-            report = grade_submission(
-                submission,
-                catalog,
+            report = grader.grade(
+                submission.files,
+                assignment,
                 seed=run_seed,
-                executor=executor,
-                limits=limits,
+                origins=submission.origins,
+                cascade=cascade,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except SandboxUnavailable as exc:

@@ -1,13 +1,20 @@
-"""The service's settings, read once from the environment (prefix GRADER_) and validated."""
+"""The service's settings, read once from the environment (prefix GRADER_) and validated.
+
+Every limit has its default here and nowhere else: GradingLimits and ContainerLimits are built from them.
+"""
 
 from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from grader.engine.grading import GradingLimits
+    from grader.sandbox_client.docker_executor import ContainerLimits
 
 
 class Settings(BaseSettings):
@@ -19,16 +26,50 @@ class Settings(BaseSettings):
 
     sandbox: Literal["docker", "process"] = "docker"
     sandbox_python: str = Field(sys.executable, description="the interpreter of the local-process sandbox")
-    sandbox_image: str | None = Field(None, description="use this sandbox image instead of building one")
+    sandbox_image: str | None = Field(
+        None, description="use this sandbox image instead of the one `make sandbox-image` builds"
+    )
     sandbox_base_image: str | None = Field(
         None, description="base of the sandbox image (default: debootstrap)"
     )
     sandbox_runtime: str | None = Field(None, description="container runtime, e.g. runsc for gVisor")
+    sandbox_pool_size: int = Field(
+        0, ge=0, le=64, description="started containers kept waiting for work (0: one started per attempt)"
+    )
     container_memory_bytes: int = Field(1536 * 1024**2, ge=128 * 1024**2)
     container_cpus: float = Field(1.0, gt=0, le=64)
     container_pids: int = Field(64, ge=8)
-    container_scratch_bytes: int = Field(256 * 1024**2, ge=16 * 1024**2)
-    container_output_bytes: int = Field(64 * 1024**2, ge=1024**2)
+    container_scratch_bytes: int = Field(256 * 1024**2, ge=16 * 1024**2, description="the /scratch tmpfs")
+    container_tmp_bytes: int = Field(32 * 1024**2, ge=1024**2, description="the /tmp tmpfs")
+    container_open_files: int = Field(256, ge=32, description="open files of each process")
+    container_file_bytes: int = Field(64 * 1024**2, ge=1024**2, description="largest file any process writes")
+    container_output_bytes: int = Field(
+        64 * 1024**2, ge=1024**2, description="all results of one attempt together, on stdout"
+    )
+
+    def grading_limits(self) -> GradingLimits:
+        """The limits of every probe, which the plan hands to the sandbox."""
+        from grader.engine.grading import GradingLimits
+
+        return GradingLimits(
+            time_scale=self.time_scale, memory_bytes=self.probe_memory_bytes, file_bytes=self.probe_file_bytes
+        )
+
+    def container_limits(self) -> ContainerLimits:
+        """The limits of every sandbox container."""
+        from grader.sandbox_client.docker_executor import ContainerLimits
+
+        return ContainerLimits(
+            memory_bytes=self.container_memory_bytes,
+            cpus=self.container_cpus,
+            pids=self.container_pids,
+            scratch_bytes=self.container_scratch_bytes,
+            tmp_bytes=self.container_tmp_bytes,
+            open_files=self.container_open_files,
+            file_bytes=self.container_file_bytes,
+            output_bytes=self.container_output_bytes,
+            runtime=self.sandbox_runtime,
+        )
 
 
 @lru_cache

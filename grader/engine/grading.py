@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from grader.engine.assignment import Assignment
 from grader.engine.checks import Check, Judgement, TrustedContext
+from grader.engine.executor import Executor, ProgressCallback
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import build_plan
 from grader.engine.report import CheckReport, CheckStatus, QuestionReport, Report
-from grader.sandbox_client.executor import Executor, ProgressCallback
+from grader.settings import get_settings
 from grader.submissions.intake import Submission
 from grader.submissions.packages import package_names
 
@@ -27,11 +28,11 @@ NOT_RUN_STATUSES: Mapping[str, tuple[CheckStatus, str]] = {
 
 @dataclass(frozen=True)
 class GradingLimits:
-    """Limits handed to the sandbox; time limits are scaled for slow machines."""
+    """Limits of every probe, handed to the sandbox in its plan (Settings.grading_limits() builds them)."""
 
-    time_scale: float = 1.0
-    memory_bytes: int = 2 * 1024**3
-    file_bytes: int = 8 * 1024**2
+    time_scale: float  # multiplies each probe's own time limit, for slow machines
+    memory_bytes: int  # address space of one probe
+    file_bytes: int  # the largest file (and log) a probe writes
 
 
 def grade_submission(
@@ -43,7 +44,8 @@ def grade_submission(
     limits: GradingLimits | None = None,
     progress: ProgressCallback | None = None,
 ) -> Report:
-    limits = limits or GradingLimits()
+    """The report of `submission`; `limits` are the settings' (get_settings()) when omitted."""
+    limits = limits or get_settings().grading_limits()
     checks = assignment.build_checks(seed)
     probes = [(f"{check.id}/{probe.label}", probe) for check in checks for probe in check.probes]
     probes += [(f"{check.id}/baseline/{b.label}", b) for check in checks for b in check.baselines]

@@ -34,17 +34,17 @@ MULTIPLEX_HEADER = 8  # Docker's attach stream: stream type, 3 zero bytes, 4-byt
 
 @dataclass(frozen=True)
 class ContainerLimits:
-    """Every limit of a sandbox container; the defaults suit one submission of CS231n assignment 2."""
+    """Every limit of a sandbox container (Settings.container_limits() builds them)."""
 
-    memory_bytes: int = 1536 * 1024**2
-    cpus: float = 1.0
-    pids: int = 64
-    scratch_bytes: int = 256 * 1024**2
-    tmp_bytes: int = 32 * 1024**2
-    open_files: int = 256
-    file_bytes: int = 64 * 1024**2
-    output_bytes: int = 64 * 1024**2  # all results of one attempt together, on stdout
-    runtime: str | None = None  # "runsc" for gVisor, when the engine has it
+    memory_bytes: int
+    cpus: float
+    pids: int
+    scratch_bytes: int
+    tmp_bytes: int
+    open_files: int
+    file_bytes: int
+    output_bytes: int  # all results of one attempt together, on stdout
+    runtime: str | None  # "runsc" for gVisor, when the engine has it
 
 
 def sandbox_environment() -> dict[str, str]:
@@ -202,14 +202,14 @@ class DockerExecutor(RestartingExecutor):
         self,
         client: Any,
         image: str,
-        limits: ContainerLimits | None = None,
+        limits: ContainerLimits,
         pool: ContainerPool | None = None,
         owner: str | None = None,
         use_servers: bool = True,
     ) -> None:
         self.client = client
         self.image = image
-        self.limits = limits or ContainerLimits()
+        self.limits = limits
         self.options = container_options(image, self.limits, owner, use_servers)
         self.pool = pool  # pre-started containers made with the same options, or None: start one per attempt
 

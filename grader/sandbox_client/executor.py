@@ -1,4 +1,5 @@
-"""The executor interface, the restart logic every executor shares, and the local-process executor.
+"""The restart logic every executor shares, and the local-process executor (the interface they
+implement is grader/engine/executor.py).
 
 An executor turns (plan, submission files) into one validated ProbeOutcome per probe. If the sandbox
 dies in the middle (student code killed its own runner, say), the probe that was running is marked
@@ -18,34 +19,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from grader.engine.executor import ProgressCallback, SandboxUnavailable
 from grader.engine.outputs import ProbeOutcome, read_probe_outcome
 from grader.engine.probes import SandboxPlan
 from sandbox.runner.protocol import WHOLE_RUN_TIMEOUT, ImportFailure, learn_failure
 
 RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner" / "__main__.py"
-ProgressCallback = Callable[[int, int], None]
-
-
-class SandboxUnavailable(Exception):
-    """The sandbox could not run at all (not a fault of the submission): never award or change a grade."""
-
-
-class Executor(Protocol):
-    name: str
-
-    def run(
-        self, plan: SandboxPlan, files: Mapping[str, bytes], progress: ProgressCallback | None = None
-    ) -> list[ProbeOutcome]:
-        """One outcome per probe of the plan, in plan order."""
-        ...
-
-    def description(self) -> dict[str, str]:
-        """What ran the code, for the record of a grading run."""
-        ...
 
 
 def job_files(plan: SandboxPlan, files: Mapping[str, bytes]) -> dict[str, bytes]:

@@ -324,6 +324,19 @@ def remove_superseded_images(client: docker.DockerClient, *, keep: str, log: Log
                 log(f"removed the superseded image {tag}")
 
 
+def find_sandbox_image(client: docker.DockerClient, *, base_image: str | None = None) -> str:
+    """The tag `build_sandbox_image` would return, found and never built: SandboxImageError if missing."""
+    tag = sandbox_image_tag(base_image or base_image_tag())
+    if not image_exists(client, tag):
+        build = (
+            f"python -m grader.sandbox_client.images --base-image {base_image}"
+            if base_image
+            else "make sandbox-image"
+        )
+        raise SandboxImageError(f"the sandbox image {tag} does not exist: build it with `{build}`")
+    return tag
+
+
 def _log_to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from grader.sandbox_client.executor import SandboxUnavailable
+from grader.engine.executor import SandboxUnavailable
 
 
 @dataclass
@@ -62,8 +62,7 @@ def start_container(client: Any, options: dict[str, Any]) -> StartedContainer:
         container = client.containers.create(**options)
     except docker.errors.ImageNotFound as exc:
         raise SandboxUnavailable(
-            f"the sandbox image {options['image']} does not exist: build it with "
-            "`python -m grader.sandbox_client.images`"
+            f"the sandbox image {options['image']} does not exist: build it with `make sandbox-image`"
         ) from exc
     except (docker.errors.DockerException, requests.RequestException) as exc:  # refused, or unreachable
         raise SandboxUnavailable(f"Docker could not create the sandbox: {exc}") from exc

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from grader.assignments import get_assignment
+from grader.engine.executor import Executor
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
 from grader.sandbox_client.docker_executor import DockerExecutor
-from grader.sandbox_client.executor import Executor, LocalProcessExecutor
+from grader.sandbox_client.executor import LocalProcessExecutor
+from grader.settings import Settings
 from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
@@ -220,7 +222,7 @@ def grade(folder: Path, executor: Executor, seed: int = SEED) -> Report:
 @pytest.fixture(scope="module")
 def docker_executor(docker_client: Any, sandbox_image: str) -> Executor:
     """The production sandbox: verdicts are asserted through the real Docker executor."""
-    return DockerExecutor(docker_client, sandbox_image)
+    return DockerExecutor(docker_client, sandbox_image, Settings().container_limits())
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,15 @@ from typer.testing import CliRunner
 from grader.assignments import get_assignment
 from grader.cli import app
 from grader.engine.assignment import Assignment
-from grader.engine.grading import GradingLimits, grade_submission
+from grader.engine.grading import grade_submission
 from grader.engine.report import Report
 from grader.sandbox_client.docker_executor import (
     CONTAINER_LABEL,
-    ContainerLimits,
     DockerExecutor,
     default_owner,
     sandbox_environment,
 )
-from grader.settings import get_settings
+from grader.settings import Settings, get_settings
 from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
@@ -40,6 +39,7 @@ sys.path.insert(0, str(FIXTURES))
 import attacks  # noqa: E402
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
+SETTINGS = Settings()
 SEED = 11
 REFERENCE_CANARY = "REFERENCE-CANARY-7f3e"  # planted in reference/layers.py
 SECRET = "canary-s3cr3t-91b7e2"  # in the service's environment while every attack is graded
@@ -89,12 +89,12 @@ def service_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def executor(docker_client: Any, sandbox_image: str) -> Iterator[DockerExecutor]:
-    yield DockerExecutor(docker_client, sandbox_image, owner=OWNER)
+    yield DockerExecutor(docker_client, sandbox_image, SETTINGS.container_limits(), owner=OWNER)
 
 
 def grade_attack(name: str, folder: Path, executor: DockerExecutor) -> Report:
     attack = attacks.ATTACKS[name]
-    limits = GradingLimits(time_scale=attack.time_scale)
+    limits = dataclasses.replace(SETTINGS.grading_limits(), time_scale=attack.time_scale)
     if attack.memory_bytes:
         limits = dataclasses.replace(limits, memory_bytes=attack.memory_bytes)
     return grade_submission(
@@ -114,7 +114,7 @@ def test_attack_fails_alone_and_harms_nothing(
 
     started = time.monotonic()
     if attack.container_memory_bytes:
-        limits = ContainerLimits(memory_bytes=attack.container_memory_bytes)
+        limits = dataclasses.replace(SETTINGS.container_limits(), memory_bytes=attack.container_memory_bytes)
         executor = DockerExecutor(docker_client, executor.image, limits, owner=OWNER)
     report = grade_attack(name, folder, executor)
     seconds = time.monotonic() - started
@@ -150,7 +150,7 @@ def test_the_attacks_notice_a_weaker_sandbox(
 ) -> None:
     """The same attacks against a container with a network, or with the secret in its environment,
     notice it: so their passing above means that the sandbox held, not that they missed."""
-    weak = DockerExecutor(docker_client, sandbox_image, owner=OWNER)
+    weak = DockerExecutor(docker_client, sandbox_image, SETTINGS.container_limits(), owner=OWNER)
     weak.options = {**weak.options, **weakened}
     report = grade_attack(name, attacks.materialize(name, tmp_path, tmp_path), weak)
     relu = next(check for check in report.checks if check.id == attacks.RELU)

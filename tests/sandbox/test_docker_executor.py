@@ -12,17 +12,14 @@ import pytest
 from grader import EXAMPLE_SUBMISSION
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
-from grader.sandbox_client.docker_executor import (
-    CONTAINER_LABEL,
-    ContainerLimits,
-    DockerExecutor,
-    container_options,
-)
+from grader.sandbox_client.docker_executor import CONTAINER_LABEL, DockerExecutor, container_options
 from grader.sandbox_client.pool import ContainerPool
+from grader.settings import Settings
 from grader.submissions.intake import load_submission
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 CORRECT = EXAMPLE_SUBMISSION
+LIMITS = Settings().container_limits()
 
 
 OWNER = f"tests-docker-executor-{os.getpid()}"
@@ -37,7 +34,7 @@ def test_container_is_locked_down(
     docker_client: Any, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GRADER_SECRET_KEY", "canary-secret-4d1f")
-    limits = ContainerLimits()
+    limits = LIMITS
     container = docker_client.containers.create(**container_options(sandbox_image, limits))
     try:
         host = container.attrs["HostConfig"]
@@ -72,7 +69,7 @@ def test_grading_leaves_no_container_behind(docker_client: Any, sandbox_image: s
         load_submission(CORRECT),
         ASSIGNMENT,
         seed=1,
-        executor=DockerExecutor(docker_client, sandbox_image, owner=OWNER),
+        executor=DockerExecutor(docker_client, sandbox_image, LIMITS, owner=OWNER),
     )
     assert report.score == report.max_score
     assert report.sandbox == {"executor": "docker", "image": sandbox_image, "runtime": "default"}
@@ -80,13 +77,13 @@ def test_grading_leaves_no_container_behind(docker_client: Any, sandbox_image: s
 
 
 def test_pool_hands_out_each_container_once_and_refills(docker_client: Any, sandbox_image: str) -> None:
-    options = container_options(sandbox_image, ContainerLimits(), owner=OWNER)
+    options = container_options(sandbox_image, LIMITS, owner=OWNER)
     with ContainerPool(docker_client, options, size=2) as pool:
         assert pool.wait_until_full(timeout=60)
         waiting = {c.id for c in leftover_containers(docker_client)}
         assert len(waiting) == 2
         assert all(c.status == "running" for c in leftover_containers(docker_client))
-        executor = DockerExecutor(docker_client, sandbox_image, pool=pool, owner=OWNER)
+        executor = DockerExecutor(docker_client, sandbox_image, LIMITS, pool=pool, owner=OWNER)
         for seed in (1, 2):
             report = grade_submission(load_submission(CORRECT), ASSIGNMENT, seed=seed, executor=executor)
             assert report.score == report.max_score
@@ -97,7 +94,7 @@ def test_pool_hands_out_each_container_once_and_refills(docker_client: Any, sand
 
 
 def test_pool_without_waiting_containers_starts_one(docker_client: Any, sandbox_image: str) -> None:
-    options = container_options(sandbox_image, ContainerLimits(), owner=OWNER)
+    options = container_options(sandbox_image, LIMITS, owner=OWNER)
     with ContainerPool(docker_client, options, size=1) as pool:
         first, second = (
             pool.take(),
@@ -148,7 +145,7 @@ def test_containers_of_dead_processes_are_removed(docker_client: Any, sandbox_im
         "alive": default_owner(),
         "other_host": f"another-host-{os.getpid()}:1:0000",
     }
-    options = container_options(sandbox_image, ContainerLimits())
+    options = container_options(sandbox_image, LIMITS)
     made = {
         name: docker_client.containers.create(**{**options, "labels": {CONTAINER_LABEL: owner}})
         for name, owner in owners.items()
@@ -172,11 +169,11 @@ def test_the_pool_outlives_an_engine_outage(tmp_path: Path, sandbox_image: str) 
     import docker
 
     unreachable = docker.DockerClient(base_url=f"unix://{tmp_path}/no-engine.sock", version="1.41")
-    pool = ContainerPool(unreachable, container_options(sandbox_image, ContainerLimits()), size=1)
+    pool = ContainerPool(unreachable, container_options(sandbox_image, LIMITS), size=1)
     try:
         time.sleep(1.5)  # it has failed to start a container at least once by now
         assert pool._filler.is_alive(), "the refill thread must keep trying, not die"
-        from grader.sandbox_client.executor import SandboxUnavailable
+        from grader.engine.executor import SandboxUnavailable
 
         with pytest.raises(SandboxUnavailable):
             pool.take()  # nothing waits, and starting one now fails: said as the sandbox being unavailable

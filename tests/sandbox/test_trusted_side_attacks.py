@@ -18,7 +18,8 @@ import pytest
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
-from grader.sandbox_client.docker_executor import CONTAINER_LABEL, ContainerLimits, DockerExecutor
+from grader.sandbox_client.docker_executor import CONTAINER_LABEL, DockerExecutor
+from grader.settings import Settings
 from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
@@ -59,7 +60,7 @@ def grade(tmp_path: Path, edits: tuple[Edit, ...], check_ids: set[str], executor
 
 @pytest.fixture
 def executor(docker_client: Any, sandbox_image: str) -> DockerExecutor:
-    return DockerExecutor(docker_client, sandbox_image, owner=OWNER)
+    return DockerExecutor(docker_client, sandbox_image, Settings().container_limits(), owner=OWNER)
 
 
 @pytest.fixture(autouse=True)
@@ -156,9 +157,8 @@ def test_a_flood_of_results_is_cut_at_the_cap_and_the_grader_finishes(
     """,
         ),
     )
-    small = DockerExecutor(
-        docker_client, sandbox_image, ContainerLimits(output_bytes=8 * 1024**2), owner=OWNER
-    )
+    limits = dataclasses.replace(Settings().container_limits(), output_bytes=8 * 1024**2)
+    small = DockerExecutor(docker_client, sandbox_image, limits, owner=OWNER)
     ids = {
         "layers.affine_forward.notebook",
         "layers.relu_forward.notebook",

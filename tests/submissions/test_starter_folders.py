@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from grader.assignments import get_assignment
+from grader.engine.executor import Executor
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
 from grader.sandbox_client.docker_executor import DockerExecutor
-from grader.sandbox_client.executor import Executor, LocalProcessExecutor
+from grader.sandbox_client.executor import LocalProcessExecutor
+from grader.settings import Settings
 from grader.submissions.intake import load_submission
 
 STARTER_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "starter"
@@ -86,7 +88,7 @@ def upload(tmp_path_factory: pytest.TempPathFactory) -> Upload:
 
 @pytest.fixture(scope="module")
 def docker_executor(docker_client: Any, sandbox_image: str) -> Executor:
-    return DockerExecutor(docker_client, sandbox_image)
+    return DockerExecutor(docker_client, sandbox_image, Settings().container_limits())
 
 
 def grade(path: Path, executor: Executor) -> Report:

@@ -164,28 +164,30 @@ def write_golden(reports: dict[str, dict[str, Any]]) -> None:
 
 @contextlib.contextmanager
 def corpus_grader() -> Iterator[Callable[[Entry], dict[str, Any]]]:
-    """Grade entries as the service does: through the Docker sandbox, with a pool of containers."""
-    import dataclasses
-
+    """Grade entries as the service does: through the Grader, in the Docker sandbox, with a pool of
+    containers, under the settings' limits."""
     import docker
 
-    from grader.assignments import get_assignment
-    from grader.engine.grading import GradingLimits, grade_submission
-    from grader.sandbox_client.docker_executor import ContainerLimits, DockerExecutor, container_options
+    from grader.core import Grader
     from grader.sandbox_client.images import build_sandbox_image
-    from grader.sandbox_client.pool import ContainerPool
+    from grader.settings import Settings
     from grader.submissions.intake import load_submission
 
-    client = docker.from_env()
-    image = build_sandbox_image(client, log=lambda line: print(line, file=sys.stderr))
-    with ContainerPool(client, container_options(image, ContainerLimits()), size=2) as pool:
-        executor = DockerExecutor(client, image, pool=pool)
+    client = docker.from_env()  # the Grader never builds the image: build it (or find it) here
+    try:
+        build_sandbox_image(client, log=lambda line: print(line, file=sys.stderr))
+    finally:
+        client.close()
+    with Grader(Settings(sandbox="docker", sandbox_pool_size=2)) as grader:
 
         def grade(entry: Entry) -> dict[str, Any]:
-            assignment = dataclasses.replace(get_assignment(entry.assignment), cascading=entry.cascading)
             submission = load_submission(entry.path)
-            report = grade_submission(
-                submission, assignment, seed=entry.seed, executor=executor, limits=GradingLimits()
+            report = grader.grade(
+                submission.files,
+                entry.assignment,
+                seed=entry.seed,
+                origins=submission.origins,
+                cascade=entry.cascading,
             )
             return report.to_dict()
 
