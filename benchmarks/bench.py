@@ -27,11 +27,11 @@ from grader.assignments import get_assignment
 from grader.engine.executor import Executor
 from grader.engine.grading import grade_submission
 from grader.engine.probes import build_plan
+from grader.intake.uploads import Submission, load_submission
 from grader.sandbox_client.docker_executor import DockerExecutor, container_options
 from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.sandbox_client.pool import ContainerPool
 from grader.settings import get_settings
-from grader.submissions.intake import Submission, load_submission
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 # The limits a grading has in the service, and the containers': the executors are built here (and not

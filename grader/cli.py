@@ -19,8 +19,8 @@ from grader.assignments import UnknownAssignment, get_assignment, known_assignme
 from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
+from grader.intake.uploads import UnusableSubmission, load_submission
 from grader.settings import get_settings
-from grader.submissions.intake import UnusableSubmission, load_submission
 
 EXIT_UNUSABLE_INPUT = 2
 EXIT_SANDBOX_UNAVAILABLE = 3

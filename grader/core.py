@@ -16,9 +16,9 @@ from grader.assignments import get_assignment
 from grader.engine.executor import Executor, ProgressCallback, SandboxUnavailable
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
+from grader.intake.uploads import Submission
 from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.settings import Settings, get_settings
-from grader.submissions.intake import Submission
 
 SandboxKind = Literal["docker", "process"]
 

@@ -12,9 +12,9 @@ from grader.engine.executor import Executor, ProgressCallback
 from grader.engine.outputs import ProbeOutcome
 from grader.engine.probes import build_plan
 from grader.engine.report import CheckReport, CheckStatus, QuestionReport, Report
+from grader.intake.packages import package_names
+from grader.intake.uploads import Submission
 from grader.settings import get_settings
-from grader.submissions.intake import Submission
-from grader.submissions.packages import package_names
 
 NOT_RUN_STATUSES: Mapping[str, tuple[CheckStatus, str]] = {
     "timeout": ("timeout", "time limit"),

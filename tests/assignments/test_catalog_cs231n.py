@@ -11,8 +11,8 @@ from grader.assignments import get_assignment
 from grader.engine.checks import TrustedContext
 from grader.engine.grading import grade_submission
 from grader.engine.outputs import ProbeOutcome
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.executor import LocalProcessExecutor
-from grader.submissions.intake import load_submission
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 REFERENCE = Path(__file__).resolve().parents[2] / "reference"

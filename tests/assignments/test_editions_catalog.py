@@ -11,8 +11,8 @@ from grader.assignments import get_assignment
 from grader.assignments.cs231n_a2_fc.editions import EDITIONS, edition_mismatch, edition_of_source
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.executor import LocalProcessExecutor
-from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
 sys.path.insert(0, str(FIXTURES))

@@ -15,9 +15,9 @@ import pytest
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.engine.report import CheckReport, Report
+from grader.intake.packages import package_names
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.executor import LocalProcessExecutor
-from grader.submissions.intake import load_submission
-from grader.submissions.packages import package_names
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
 sys.path.insert(0, str(FIXTURES))

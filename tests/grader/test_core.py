@@ -14,11 +14,11 @@ from grader.assignments import UnknownAssignment, get_assignment
 from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.grading import grade_submission
+from grader.intake.uploads import load_submission
 from grader.sandbox_client import images
 from grader.sandbox_client.docker_executor import CONTAINER_LABEL, default_owner
 from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.settings import Settings
-from grader.submissions.intake import load_submission
 
 FILES = {path.name: path.read_bytes() for path in sorted(EXAMPLE_SUBMISSION.glob("*.py"))}
 

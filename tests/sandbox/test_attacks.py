@@ -25,6 +25,7 @@ from grader.cli import app
 from grader.engine.assignment import Assignment
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.docker_executor import (
     CONTAINER_LABEL,
     DockerExecutor,
@@ -32,7 +33,6 @@ from grader.sandbox_client.docker_executor import (
     sandbox_environment,
 )
 from grader.settings import Settings, get_settings
-from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
 sys.path.insert(0, str(FIXTURES))

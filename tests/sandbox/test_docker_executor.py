@@ -12,10 +12,10 @@ import pytest
 from grader import EXAMPLE_SUBMISSION
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.docker_executor import CONTAINER_LABEL, DockerExecutor, container_options
 from grader.sandbox_client.pool import ContainerPool
 from grader.settings import Settings
-from grader.submissions.intake import load_submission
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 CORRECT = EXAMPLE_SUBMISSION

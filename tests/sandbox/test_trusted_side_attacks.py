@@ -18,9 +18,9 @@ import pytest
 from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.docker_executor import CONTAINER_LABEL, DockerExecutor
 from grader.settings import Settings
-from grader.submissions.intake import load_submission
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
 sys.path.insert(0, str(FIXTURES))

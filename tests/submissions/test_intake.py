@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader.submissions.intake import (
+from grader.intake.uploads import (
     GRADED_FILES,
     IntakeLimits,
     Submission,

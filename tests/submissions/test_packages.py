@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from grader.assignments.cs231n_a2_fc.editions import edition_of_source
-from grader.submissions.packages import package_names, parse_source
+from grader.intake.packages import package_names, parse_source
 
 DEEP_EXPRESSION = b"x = " + b"-" * 200_000 + b"1\n"
 DEEP_BLOCKS = b"".join(b" " * i + b"if x:\n" for i in range(120)) + b" " * 120 + b"pass\n"

@@ -20,10 +20,10 @@ from grader.assignments import get_assignment
 from grader.engine.executor import Executor
 from grader.engine.grading import grade_submission
 from grader.engine.report import Report
+from grader.intake.uploads import load_submission
 from grader.sandbox_client.docker_executor import DockerExecutor
 from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.settings import Settings
-from grader.submissions.intake import load_submission
 
 STARTER_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "starter"
 sys.path.insert(0, str(STARTER_DIR))

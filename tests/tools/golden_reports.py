@@ -169,9 +169,9 @@ def corpus_grader() -> Iterator[Callable[[Entry], dict[str, Any]]]:
     import docker
 
     from grader.core import Grader
+    from grader.intake.uploads import load_submission
     from grader.sandbox_client.images import build_sandbox_image
     from grader.settings import Settings
-    from grader.submissions.intake import load_submission
 
     client = docker.from_env()  # the Grader never builds the image: build it (or find it) here
     try:

@@ -20,8 +20,8 @@ import buggy  # noqa: E402
 
 from grader.assignments import get_assignment  # noqa: E402
 from grader.engine.grading import grade_submission  # noqa: E402
+from grader.intake.uploads import load_submission  # noqa: E402
 from grader.sandbox_client.executor import LocalProcessExecutor  # noqa: E402
-from grader.submissions.intake import load_submission  # noqa: E402
 
 
 def points_lost(seed: int) -> dict[str, dict[str, float]]:

@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from grader.submissions.packages import parse_source
+from grader.intake.packages import parse_source
 
 
 @dataclass(frozen=True)
