@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,10 +32,9 @@ from grader.sandbox_client.docker_executor import (
     sandbox_environment,
 )
 from grader.settings import Settings, get_settings
+from tests.fixtures.submissions import attacks
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
-sys.path.insert(0, str(FIXTURES))
-import attacks  # noqa: E402
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 SETTINGS = Settings()

@@ -1,4 +1,5 @@
-"""Probe servers (sandbox/runner/: probe_servers.py, child.py, snapshot.py): a process imports the student's modules once and runs probes one after
+"""Probe servers (sandbox/runner/: probe_servers.py, child.py, snapshot.py): a process imports the
+student's modules once and runs probes one after
 another, and is replaced as soon as a probe leaves it different from how it found it.
 
 These tests show that the shortcut is taken, that nothing a probe does to its process reaches a later
@@ -23,9 +24,9 @@ from grader.assignments import get_assignment
 from grader.engine.grading import grade_submission
 from grader.engine.outputs import ProbeOutcome, read_probe_outcome
 from grader.engine.probes import Probe, build_plan
+from grader.intake.uploads import load_submission
 from grader.sandbox_client import executor as executor_module
 from grader.sandbox_client.executor import RUNNER, LocalProcessExecutor, write_job
-from grader.submissions.intake import load_submission
 from sandbox.runner import runner as runner_module
 from sandbox.runner import snapshot
 from sandbox.runner.emit import FileEmitter

@@ -72,7 +72,7 @@ def test_every_status_but_ok_has_its_label_in_reports() -> None:
 
 
 def test_the_upload_table_places_every_graded_file_where_its_module_lives() -> None:
-    from grader.submissions.intake import GRADED_FILES, REQUIRED_FILES
+    from grader.intake.uploads import GRADED_FILES, REQUIRED_FILES
 
     assert set(GRADED_FILES) == set(protocol.STUDENT_FILES)
     assert set(REQUIRED_FILES) == set(GRADED_FILES) - set(protocol.OPTIONAL_STUDENT_FILES)

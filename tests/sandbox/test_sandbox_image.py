@@ -87,7 +87,7 @@ def test_the_image_files_are_the_sandbox_folders_python_files():
     python_files = {path.relative_to(SANDBOX_DIR) for path in SANDBOX_DIR.rglob("*.py")}
     python_files = {path for path in python_files if "__pycache__" not in path.parts}
     assert set(sandbox_files()) == python_files | {Path("Dockerfile"), Path(".dockerignore")}
-    assert {Path("runner/__main__.py"), Path("runner/protocol.py"), Path("recipes/__init__.py")} <= python_files
+    assert {Path("runner/__main__.py"), Path("runner/protocol.py"), Path("recipes/layers.py")} <= python_files
 
 
 def test_no_file_of_the_reference_enters_the_image(docker_client: docker.DockerClient, sandbox_image: str):
