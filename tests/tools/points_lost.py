@@ -13,15 +13,13 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "submissions"))
-
-import buggy  # noqa: E402
+sys.path.insert(0, str(ROOT))  # run as a script: the fixtures are imported as tests.fixtures...
 
 from grader.assignments import get_assignment  # noqa: E402
 from grader.engine.grading import grade_submission  # noqa: E402
 from grader.intake.uploads import load_submission  # noqa: E402
 from grader.sandbox_client.executor import LocalProcessExecutor  # noqa: E402
+from tests.fixtures.submissions import buggy  # noqa: E402
 
 
 def points_lost(seed: int) -> dict[str, dict[str, float]]:

@@ -15,7 +15,7 @@ from grader.intake.uploads import load_submission
 from grader.sandbox_client.executor import LocalProcessExecutor
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
-REFERENCE = Path(__file__).resolve().parents[2] / "reference"
+REFERENCE = Path(__file__).resolve().parents[3] / "reference"
 
 
 def test_check_ids_are_unique_and_points_positive() -> None:

@@ -7,7 +7,6 @@ here is code that would gain points if those rules were loose, and asserts that 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,8 @@ from grader.engine.report import CheckReport, Report
 from grader.intake.packages import package_names
 from grader.intake.uploads import load_submission
 from grader.sandbox_client.executor import LocalProcessExecutor
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
-sys.path.insert(0, str(FIXTURES))
-import buggy  # noqa: E402
-from buggy import Edit  # noqa: E402
+from tests.fixtures.submissions import buggy
+from tests.fixtures.submissions.buggy import Edit
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 FILES = ("layers.py", "optim.py", "fc_net.py")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,7 @@ from grader.engine.grading import grade_submission
 from grader.engine.report import Report
 from grader.intake.uploads import load_submission
 from grader.sandbox_client.executor import LocalProcessExecutor
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
-sys.path.insert(0, str(FIXTURES))
-import buggy  # noqa: E402
+from tests.fixtures.submissions import buggy
 
 CORRECT = {
     "cs231n-a2-fc": "correct_course",

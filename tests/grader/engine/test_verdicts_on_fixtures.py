@@ -4,7 +4,6 @@ where it should and carries its mistake code, broken code fails with the right s
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,13 @@ from grader.intake.uploads import load_submission
 from grader.sandbox_client.docker_executor import DockerExecutor
 from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.settings import Settings
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
-sys.path.insert(0, str(FIXTURES))
-import buggy  # noqa: E402
+from tests.fixtures.submissions import buggy
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 SEED = 7
 CORRECT = {
     "correct_course": buggy.CORRECT_COURSE,
-    "correct_alt": FIXTURES / "correct_alt",
+    "correct_alt": buggy.CORRECT_ALT,
     "correct_dasecv_zip": buggy.CORRECT_DASECV_ZIP,
 }
 

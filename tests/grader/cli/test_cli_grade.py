@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from grader import EXAMPLE_SUBMISSION
 from grader.cli import app
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "submissions"
 runner = CliRunner()
 
 

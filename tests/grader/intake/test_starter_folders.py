@@ -8,7 +8,6 @@ course module's name costs the model checks and the message names the student's 
 
 from __future__ import annotations
 
-import sys
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,10 +23,7 @@ from grader.intake.uploads import load_submission
 from grader.sandbox_client.docker_executor import DockerExecutor
 from grader.sandbox_client.executor import LocalProcessExecutor
 from grader.settings import Settings
-
-STARTER_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "starter"
-sys.path.insert(0, str(STARTER_DIR))
-import starter  # noqa: E402
+from tests.fixtures.starter import starter
 
 ASSIGNMENT = get_assignment("cs231n-a2-fc")
 SEED = 20210423
