@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from grader.engine.grading import GradingLimits
+    from grader.intake.uploads import IntakeLimits
     from grader.sandbox_client.docker_executor import ContainerLimits
 
 
@@ -23,6 +24,12 @@ class Settings(BaseSettings):
     time_scale: float = Field(1.0, gt=0, le=20, description="multiplies every probe's time limit")
     probe_memory_bytes: int = Field(1024**3, ge=64 * 1024**2, description="address space of one probe")
     probe_file_bytes: int = Field(8 * 1024**2, ge=1024, description="largest file (and log) a probe writes")
+
+    upload_bytes: int = Field(50 * 1024**2, ge=1024, description="the largest upload (a .zip, say)")
+    upload_file_bytes: int = Field(2 * 1024**2, ge=1024, description="the largest graded file in it")
+    upload_entries: int = Field(5000, ge=10, description="files and folders in an upload")
+    upload_uncompressed_bytes: int = Field(200 * 1024**2, ge=1024, description="a .zip's entries in all")
+    upload_depth: int = Field(20, ge=3, description="folders nested in an upload")
 
     sandbox: Literal["docker", "process"] = "docker"
     sandbox_python: str = Field(sys.executable, description="the interpreter of the local-process sandbox")
@@ -46,6 +53,18 @@ class Settings(BaseSettings):
     container_output_bytes: int = Field(
         64 * 1024**2, ge=1024**2, description="all results of one attempt together, on stdout"
     )
+
+    def intake_limits(self) -> IntakeLimits:
+        """The caps of one upload."""
+        from grader.intake.uploads import IntakeLimits
+
+        return IntakeLimits(
+            max_upload_bytes=self.upload_bytes,
+            max_file_bytes=self.upload_file_bytes,
+            max_entries=self.upload_entries,
+            max_total_uncompressed=self.upload_uncompressed_bytes,
+            max_depth=self.upload_depth,
+        )
 
     def grading_limits(self) -> GradingLimits:
         """The limits of every probe, which the plan hands to the sandbox."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Generic, TypeVar
 
+from grader.settings import get_settings
 from sandbox.runner.protocol import OPTIONAL_STUDENT_FILES, STUDENT_FILES
 
 GRADED_FILES: tuple[str, ...] = tuple(STUDENT_FILES)  # the sandbox puts each where the course has it
@@ -52,16 +53,13 @@ Handle = TypeVar("Handle")
 
 @dataclass(frozen=True)
 class IntakeLimits:
-    """Caps that keep a hostile upload from costing more than a normal one."""
+    """Caps that keep a hostile upload from costing more than a normal one (Settings.intake_limits())."""
 
-    max_upload_bytes: int = 50 * 1024 * 1024
-    max_file_bytes: int = 2 * 1024 * 1024
-    max_entries: int = 5000
-    max_total_uncompressed: int = 200 * 1024 * 1024
-    max_depth: int = 20
-
-
-DEFAULT_LIMITS = IntakeLimits()
+    max_upload_bytes: int
+    max_file_bytes: int
+    max_entries: int
+    max_total_uncompressed: int
+    max_depth: int
 
 
 # The name is part of the public interface that other modules import, so it keeps no "Error" suffix.
@@ -91,8 +89,10 @@ class _Found(Generic[Handle]):
     handle: Handle
 
 
-def load_submission(path: Path, limits: IntakeLimits = DEFAULT_LIMITS) -> Submission:
-    """Read the graded files out of an uploaded folder, .zip, or single graded .py file."""
+def load_submission(path: Path, limits: IntakeLimits | None = None) -> Submission:
+    """Read the graded files out of an uploaded folder, .zip, or single graded .py file (`limits`: the
+    settings', get_settings(), when omitted)."""
+    limits = limits or get_settings().intake_limits()
     if path.is_dir():
         return _load_folder(path, limits)
     if not path.is_file():

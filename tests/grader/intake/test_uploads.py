@@ -1,5 +1,6 @@
 """Tests for turning uploads (folders, zips, loose files) into graded files, including hostile uploads."""
 
+import dataclasses
 import os
 import re
 import warnings
@@ -18,6 +19,7 @@ from grader.intake.uploads import (
     UnusableSubmission,
     load_submission,
 )
+from grader.settings import Settings
 
 LAYERS = b"def affine_forward(x, w, b):\n    return x.reshape(x.shape[0], -1) @ w + b, (x, w, b)\n"
 FC_NET = b"class FullyConnectedNet:\n    pass\n"
@@ -51,6 +53,11 @@ def make_tree(root: Path, files: dict[str, bytes]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     return root
+
+
+def caps(**smaller: int) -> IntakeLimits:
+    """The settings' caps, some of them smaller."""
+    return dataclasses.replace(Settings().intake_limits(), **smaller)
 
 
 def rejection(path: Path, limits: IntakeLimits | None = None) -> str:
@@ -244,7 +251,7 @@ def test_non_utf8_ignored_file_is_fine(tmp_path: Path) -> None:
 
 def test_zip_above_upload_limit_is_rejected(tmp_path: Path) -> None:
     path = make_zip(tmp_path / "a2.zip", {"layers.py": LAYERS, "data.bin": os.urandom(4096)})
-    assert "upload limit" in rejection(path, IntakeLimits(max_upload_bytes=1024))
+    assert "upload limit" in rejection(path, caps(max_upload_bytes=1024))
 
 
 # ---- hostile zips ----------------------------------------------------------------------------------------
@@ -310,7 +317,7 @@ def test_too_many_entries_is_rejected(tmp_path: Path) -> None:
 
 def test_declared_total_size_above_limit_is_rejected(tmp_path: Path) -> None:
     entries = {"layers.py": LAYERS, "data.bin": b"\x00" * 10_000}
-    message = rejection(make_zip(tmp_path / "a2.zip", entries), IntakeLimits(max_total_uncompressed=5_000))
+    message = rejection(make_zip(tmp_path / "a2.zip", entries), caps(max_total_uncompressed=5_000))
     assert "more than the 4.88281 KB limit" in message
 
 
@@ -387,24 +394,24 @@ def test_folder_with_too_many_entries_is_rejected(tmp_path: Path) -> None:
     root = make_tree(
         tmp_path / "upload", {"layers.py": LAYERS, **{f"junk/{index}": b"" for index in range(30)}}
     )
-    assert "more than 20 files and folders" in rejection(root, IntakeLimits(max_entries=20))
+    assert "more than 20 files and folders" in rejection(root, caps(max_entries=20))
 
 
 def test_folder_nested_too_deep_is_rejected(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "upload", {"/".join(["d"] * 6) + "/layers.py": LAYERS})
-    assert "nested more than 5 folders deep" in rejection(root, IntakeLimits(max_depth=5))
-    assert load_submission(root, IntakeLimits(max_depth=6)).files == {"layers.py": LAYERS}
+    assert "nested more than 5 folders deep" in rejection(root, caps(max_depth=5))
+    assert load_submission(root, caps(max_depth=6)).files == {"layers.py": LAYERS}
 
 
 def test_folder_graded_file_above_cap_is_rejected(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "upload", {"cs231n/layers.py": b" " * 2048})
-    message = rejection(root, IntakeLimits(max_file_bytes=1024))
+    message = rejection(root, caps(max_file_bytes=1024))
     assert "'cs231n/layers.py' is larger than the 1 KB limit for one file" in message
 
 
 def test_folder_graded_files_above_upload_limit_are_rejected(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "upload", {"layers.py": b" " * 600, "optim.py": b" " * 600})
-    assert "larger than the 1 KB limit" in rejection(root, IntakeLimits(max_upload_bytes=1024))
+    assert "larger than the 1 KB limit" in rejection(root, caps(max_upload_bytes=1024))
 
 
 def test_folder_fifo_named_like_a_graded_file_is_rejected(tmp_path: Path) -> None:
