@@ -125,7 +125,9 @@ class RestartingExecutor:
             if outcome is not None:
                 # A probe stopped by the whole run's deadline did not hang on its own.
                 own_timeout = outcome.message != WHOLE_RUN_TIMEOUT
-                learn_failure(probe, outcome.status, outcome.message, failures, hanging, own_timeout=own_timeout)
+                learn_failure(
+                    probe, outcome.status, outcome.message, failures, hanging, own_timeout=own_timeout
+                )
         return failures, sorted(hanging)
 
 
