@@ -230,6 +230,7 @@ def test_consecutive_probes_share_one_process_only_with_servers(use_servers: boo
 # --------------------------------------------------------------------------------------- isolation
 
 
+@pytest.mark.slow(reason="a runner per change")
 @pytest.mark.parametrize("change, observation", CHANGES.values(), ids=CHANGES.keys())
 def test_a_probe_that_changes_its_process_does_not_reach_the_next(change: str, observation: str) -> None:
     outcomes = run(witness_around_dirty(), {"layers.py": stateful(change, observation)})
@@ -323,6 +324,7 @@ def run_in_process(
     return outcomes
 
 
+@pytest.mark.slow(reason="a runner per change, twice")
 @pytest.mark.parametrize("weakened", [True, False])
 @pytest.mark.parametrize("change, observation", CHANGES.values(), ids=CHANGES.keys())
 def test_with_the_state_check_weakened_the_witness_sees_the_change(
@@ -491,6 +493,7 @@ def report_without_sandbox(folder: Path, use_servers: bool) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.slow(reason="grades six submissions twice")
 @pytest.mark.parametrize("name", SUBMISSIONS)
 def test_grading_with_and_without_servers_gives_the_same_report(name: str, tmp_path: Path) -> None:
     folder = buggy.CORRECT_COURSE if name == "correct_course" else buggy.materialize(name, tmp_path)
@@ -518,6 +521,7 @@ def differing_probes(folder: Path, executor: LocalProcessExecutor) -> list[str]:
     ]
 
 
+@pytest.mark.slow(reason="two submissions' probes, twice")
 @pytest.mark.parametrize("name", ["correct_course", "dropout_backward_ignores_mask"])
 def test_every_probe_outcome_is_the_same_with_and_without_servers(name: str, tmp_path: Path) -> None:
     """Dropout masks included: each probe starts from numpy's RNG state right after the import."""
@@ -577,6 +581,7 @@ def test_files_the_import_writes_are_there_for_every_probe() -> None:
         assert_exact(outcomes[f"table{i}"].arrays["out"], np.maximum(0, X) + 1)
 
 
+@pytest.mark.slow(reason="waits out a time limit")
 def test_a_probe_that_joins_the_runners_process_group_times_out_alone() -> None:
     """Killing its process group no longer reaches it: it is killed by pid too, within its time limit."""
     layers = stateful("pass", "0") + LAYERS.split(b"\n", 1)[1]

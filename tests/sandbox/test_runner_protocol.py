@@ -248,6 +248,7 @@ def test_an_exception_reports_the_student_frames_with_relative_paths() -> None:
     assert "recipes.py" not in message and "runner.py" not in message and "/tmp" not in message
 
 
+@pytest.mark.slow(reason="waits out a time limit")
 def test_a_function_that_loops_forever_times_out_alone() -> None:
     layers = LAYERS.replace(b"    return np.maximum(0, x), x", b"    while True:\n        pass")
     probes = {"relu": relu_probe(1.0), "relu_again": relu_probe(1.0), "affine": affine_probe(1.0)}
@@ -265,6 +266,7 @@ def test_a_function_that_loops_forever_times_out_alone() -> None:
     assert_exact(outcomes["affine"].arrays["out"], X @ W + B)
 
 
+@pytest.mark.slow(reason="waits out a time limit")
 def test_an_endless_loop_at_import_fails_the_probes_of_that_module_only() -> None:
     optim = b"while True:\n    pass\n" + OPTIM
     probes = {"momentum": momentum_probe(5.0), "relu": relu_probe(5.0)}
