@@ -263,6 +263,8 @@ def softmax_probe(inputs: Mapping[str, np.ndarray]) -> Probe:
     )
 
 
+# Long by design: a table of checks whose hidden inputs come from one generator in a fixed order
+# (split, the draws would move, and every seed's inputs with them).
 def affine_relu_softmax_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "affine")
     N, shape, M = 5, (3, 4, 2), 7
@@ -340,6 +342,8 @@ def affine_relu_softmax_checks(seed: int, edition: Edition) -> list[Check]:
     ]
 
 
+# Long by design: a table of checks whose hidden inputs come from one generator in a fixed order
+# (split, the draws would move, and every seed's inputs with them).
 def optimizer_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "optim")
     steps, shape = 4, (3, 4)
@@ -406,6 +410,8 @@ def optimizer_checks(seed: int, edition: Edition) -> list[Check]:
     ]
 
 
+# Long by design: a table of checks whose hidden inputs come from one generator in a fixed order
+# (split, the draws would move, and every seed's inputs with them).
 def model_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "model")
     data, notebook_params = cases.notebook_model()
@@ -501,6 +507,8 @@ def model_checks(seed: int, edition: Edition) -> list[Check]:
 # ------------------------------------------------------------------------------------------------ Q2
 
 
+# Long by design: a table of checks whose hidden inputs come from one generator in a fixed order
+# (split, the draws would move, and every seed's inputs with them).
 def batchnorm_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "batchnorm")
     N, D = 4, 5
@@ -638,6 +646,8 @@ def layernorm_checks(seed: int, edition: Edition) -> list[Check]:
     ]
 
 
+# Long by design: a table of checks whose hidden inputs come from one generator in a fixed order
+# (split, the draws would move, and every seed's inputs with them).
 def normalized_model_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "normalized_model")
     dims, N = [10, 8, 7, 4], 5
@@ -724,6 +734,8 @@ def normalized_model_checks(seed: int, edition: Edition) -> list[Check]:
 # ------------------------------------------------------------------------------------------------ Q3
 
 
+# Long by design: a table of checks whose hidden inputs come from one generator in a fixed order
+# (split, the draws would move, and every seed's inputs with them).
 def dropout_checks(seed: int, edition: Edition) -> list[Check]:
     rng = cases.case_rng(seed, "dropout")
     notebook = cases.notebook_dropout_forward()
