@@ -15,7 +15,7 @@ MODULE_ORDER = tuple(MODULE_FILES)  # import probes run in this order: a module 
 
 @dataclass(frozen=True)
 class Probe:
-    """One recipe of sandbox/recipes.py run on the student's modules.
+    """One recipe of sandbox/recipes/ run on the student's modules.
 
     `label` tells the probes of one check apart in reports; `calls` names the student functions the
     probe calls (a function that hangs once is not called again in the same run).

@@ -23,6 +23,8 @@ SCAFFOLD_DIR = Path(sandbox.__file__).resolve().parent / "scaffold"
 # Modules of the course's package that are graded rather than provided.
 GRADED_MODULES = frozenset({"layers", "optim", "classifiers", "layer_utils"})
 # Names that must never become the package: the finder that makes an alias would hijack their imports.
+# (`recipes` and `runner` were the runner's own top-level modules before it became sandbox.runner; they
+# stay refused, so that no upload's package name, and so no grade, changes.)
 RESERVED_NAMES = frozenset(sys.stdlib_module_names) | {"numpy", "recipes", "runner", "sandbox", "grader"}
 # `layers` and `optim` are common names elsewhere too (torch.optim, keras.layers): imports of them name
 # the course's package only when that package is not one of these frameworks.

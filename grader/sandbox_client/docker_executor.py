@@ -102,7 +102,7 @@ def container_options(
         "command": [
             "python3",
             "-I",
-            "/opt/sandbox/runner/__main__.py",
+            "/opt/grader/sandbox/runner/__main__.py",
             "--stdin",
             "--stream",
             "--scratch",

@@ -159,10 +159,10 @@ def child_main(
     try:
         enter_child(plan, pkg_root, keep=(write_fd, log_fd))
         redirect_output(log_fd)
+        package.forbid_imports(plan, probe.get("forbid", []))
     except BaseException as exc:
         header: ResultHeader = {"status": "error", "message": short_traceback(exc, pkg_root), "invalid": {}}
         send_result(write_fd, header, b"")
-    package.forbid_imports(plan, probe.get("forbid", []))
     header, payload = probe_result(
         probe, inputs, pkg_root, lambda: package.import_modules(plan["package"], probe["modules"], pkg_root)
     )

@@ -177,8 +177,14 @@ class Snapshot:
 
 
 def runner_modules() -> list[Any]:
-    """The runner's own modules (the recipes among them) and its entry script: a probe may not change them."""
-    ours = [module for name, module in sorted(sys.modules.items()) if name.split(".")[0] == "sandbox"]
+    """The runner's own modules (the recipes among them) and its entry script: a probe may not change them.
+    Plain strings and modules only (the student's import ran already: a key of another type could run its
+    code when compared); their order is that of sys.modules, kept by the snapshot."""
+    ours = [
+        module
+        for name, module in list(sys.modules.items())
+        if type(name) is str and type(module) is types.ModuleType and str.partition(name, ".")[0] == "sandbox"
+    ]
     return [*ours, sys.modules["__main__"]]
 
 

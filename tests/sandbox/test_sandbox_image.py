@@ -67,18 +67,37 @@ def test_default_command_is_the_runners_help(docker_client: docker.DockerClient,
 def test_opt_sandbox_holds_the_runner_and_the_scaffolding_only(
     docker_client: docker.DockerClient, sandbox_image: str
 ):
-    listing = run(docker_client, sandbox_image, "find", "/opt/sandbox", "-mindepth", "1")
+    listing = run(docker_client, sandbox_image, "find", "/opt/grader/sandbox", "-mindepth", "1")
     assert sorted(listing.split()) == expected_image_paths()
-    assert "/opt/sandbox/scaffold/fast_layers.py" in listing  # the course's whole package is there
+    assert "/opt/grader/sandbox/scaffold/fast_layers.py" in listing  # the course's whole package is there
+
+
+def test_the_runners_folder_on_sys_path_holds_the_sandbox_package_only(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    """The entry puts /opt/grader first on sys.path: nothing there may shadow another module."""
+    assert run(docker_client, sandbox_image, "ls", "-A", "/opt/grader").split() == ["sandbox"]
+
+
+def test_importing_the_entry_does_not_start_a_runner(docker_client: docker.DockerClient, sandbox_image: str):
+    """Student code that imports sandbox.runner.__main__ gets a module, not a second runner."""
+    lines = [
+        "import sys",
+        "sys.path.insert(0, '/opt/grader')",
+        "import sandbox.runner.__main__",
+        "print('imported')",
+    ]
+    script = "\n".join(lines)
+    assert run(docker_client, sandbox_image, "python3", "-I", "-c", script).strip() == "imported"
 
 
 def expected_image_paths() -> list[str]:
-    """/opt/sandbox as the repository says it should be: its Python files (the runner package, the recipes
-    and the scaffold tree) and their folders."""
+    """/opt/grader/sandbox as the repository says it should be: its Python files (the runner package, the
+    recipes and the scaffold tree) and their folders."""
     files = [path for path in SANDBOX_DIR.rglob("*.py") if "__pycache__" not in path.parts]
     folders = {folder for path in files for folder in path.relative_to(SANDBOX_DIR).parents}
     paths = {path.relative_to(SANDBOX_DIR) for path in files} | folders - {Path(".")}
-    return sorted(f"/opt/sandbox/{path.as_posix()}" for path in paths)
+    return sorted(f"/opt/grader/sandbox/{path.as_posix()}" for path in paths)
 
 
 def test_the_image_files_are_the_sandbox_folders_python_files():
@@ -103,7 +122,7 @@ def test_no_file_of_the_reference_enters_the_image(docker_client: docker.DockerC
 WRITE_ATTEMPTS = """
 import json, os, pathlib
 results = {}
-for path in [pathlib.Path("/opt/sandbox"), *pathlib.Path("/opt/sandbox").rglob("*")]:
+for path in [pathlib.Path("/opt/grader/sandbox"), *pathlib.Path("/opt/grader/sandbox").rglob("*")]:
     try:
         if path.is_dir():
             (path / "planted.py").write_text("x = 1")
@@ -125,7 +144,7 @@ def test_sandbox_files_are_read_only_for_the_container_user(
     docker_client: docker.DockerClient, sandbox_image: str
 ):
     results = json.loads(run(docker_client, sandbox_image, "python3", "-c", WRITE_ATTEMPTS))
-    assert len(results) == len(expected_image_paths()) + 1  # and /opt/sandbox itself
+    assert len(results) == len(expected_image_paths()) + 1  # and /opt/grader/sandbox itself
     assert set(results.values()) == {"denied"}, results
 
 
