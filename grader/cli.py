@@ -20,6 +20,7 @@ from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.intake.uploads import UnusableSubmission, load_submission
+from grader.service.cli import db_app, users_app
 from grader.settings import get_settings
 
 EXIT_UNUSABLE_INPUT = 2
@@ -28,6 +29,8 @@ STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade CS231n assignment 2 submissions.")
 err = Console(stderr=True, soft_wrap=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 
 def report_console() -> Console:

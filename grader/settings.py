@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -18,8 +19,18 @@ if TYPE_CHECKING:
     from grader.sandbox_client.docker_executor import ContainerLimits
 
 
+DEVELOPMENT_SECRET = "development-only-secret-change-me"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRADER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GRADER_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Field(Path("var"), description="stored files, and the default SQLite database")
+    database_url: str | None = Field(
+        None, description="sqlite:///... or postgresql+psycopg://...; default: SQLite in the data dir"
+    )
+    secret_key: SecretStr = Field(SecretStr(DEVELOPMENT_SECRET), description="signs the service's tokens")
 
     time_scale: float = Field(1.0, gt=0, le=20, description="multiplies every probe's time limit")
     probe_memory_bytes: int = Field(1024**3, ge=64 * 1024**2, description="address space of one probe")
@@ -53,6 +64,20 @@ class Settings(BaseSettings):
     container_output_bytes: int = Field(
         64 * 1024**2, ge=1024**2, description="all results of one attempt together, on stdout"
     )
+
+    @model_validator(mode="after")
+    def _production_needs_a_secret(self) -> Self:
+        secret = self.secret_key.get_secret_value()
+        if self.env == "production" and (secret == DEVELOPMENT_SECRET or len(secret) < 32):
+            raise ValueError(
+                "GRADER_ENV=production needs GRADER_SECRET_KEY: set it to a random string of 32 characters "
+                'or more, e.g. python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The database: GRADER_DATABASE_URL, or SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'grader.db'}"
 
     def intake_limits(self) -> IntakeLimits:
         """The caps of one upload."""

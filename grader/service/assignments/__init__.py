@@ -1,0 +1,1 @@
+"""Assignments of a course: catalog, due date, extensions, submission limits, hidden results."""

@@ -1,0 +1,1 @@
+"""Courses and their members, each with a role: instructor, ta or student."""

@@ -1,0 +1,38 @@
+"""Courses and memberships: each member has one role in a course."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grader.service.db import Base, created_column, id_column
+
+
+class Role(enum.StrEnum):
+    instructor = "instructor"
+    ta = "ta"
+    student = "student"
+
+
+class Course(Base):
+    __tablename__ = "courses"
+
+    id: Mapped[str] = id_column()
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = created_column()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+
+    id: Mapped[str] = id_column()
+    course_id: Mapped[str] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, name="role", native_enum=False, length=20))
+    student_number: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_column()

@@ -1,0 +1,1 @@
+"""Submissions: immutable uploads, their files stored content-addressed."""

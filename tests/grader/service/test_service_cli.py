@@ -1,0 +1,99 @@
+"""`grader db upgrade` and `grader users create`: the database on its embedded default, the password read
+from standard input only and stored as an argon2 hash, and clear refusals that leave nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from grader.cli import app
+from grader.service.accounts.models import User
+from grader.service.accounts.passwords import verify_password
+from grader.service.db import make_engine, session_factory
+from grader.service.migrate import current_revision
+from grader.settings import Settings, get_settings
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GRADER_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def users(data_dir: Path) -> list[User]:
+    engine = make_engine(f"sqlite:///{data_dir / 'grader.db'}")
+    with session_factory(engine)() as session:
+        found = list(session.scalars(select(User).order_by(User.created_at)))
+    engine.dispose()
+    return found
+
+
+def create(email: str, password: str, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, ["users", "create", email, "--name", "Ada", *extra], input=password + "\n"
+    )
+    return result.exit_code, result.output
+
+
+def test_db_upgrade_makes_the_embedded_database_in_the_data_dir(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert current_revision(f"sqlite:///{data_dir / 'grader.db'}") == "0001"
+    assert "revision 0001" in result.output
+
+
+def test_a_user_gets_an_argon2_hash_of_the_password_from_stdin(data_dir: Path) -> None:
+    code, output = create("Ada@Example.org", "correct horse", "--admin", "--password-stdin")
+
+    assert code == 0, output
+    (user,) = users(data_dir)
+    assert (user.email, user.email_key, user.is_admin) == ("Ada@Example.org", "ada@example.org", True)
+    assert user.password_hash is not None and user.password_hash.startswith("$argon2")
+    assert verify_password("correct horse", user.password_hash)
+    assert not verify_password("wrong horse", user.password_hash)
+    assert "correct horse" not in output
+
+
+@pytest.mark.parametrize(
+    "email, password, flags, message",
+    [
+        ("ada@example.org", "correct horse", [], "--password-stdin"),  # never from the command line
+        ("ADA@example.ORG", "correct horse", ["--password-stdin"], "exists already"),
+        ("not-an-email", "correct horse", ["--password-stdin"], "not an email address"),
+        ("bob@example.org", "short", ["--password-stdin"], "at least 8 characters"),
+    ],
+)
+def test_refusals_say_why_and_leave_nothing_behind(
+    data_dir: Path, email: str, password: str, flags: list[str], message: str
+) -> None:
+    assert create("ada@example.org", "correct horse", "--password-stdin")[0] == 0
+
+    code, output = create(email, password, *flags)
+
+    assert code == 2 and message in output
+    assert [user.email for user in users(data_dir)] == ["ada@example.org"]
+
+
+def test_production_refuses_a_missing_or_default_secret_and_says_what_to_set() -> None:
+    with pytest.raises(ValidationError, match="GRADER_SECRET_KEY"):
+        Settings(env="production")
+    with pytest.raises(ValidationError, match="GRADER_SECRET_KEY"):
+        Settings(env="production", secret_key="too-short")
+    assert Settings(env="production", secret_key="x" * 40).env == "production"
+
+
+def test_the_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_database_url() == f"sqlite:///{tmp_path.resolve() / 'grader.db'}"
+    assert (
+        Settings(database_url="postgresql+psycopg://h/db").resolved_database_url()
+        == "postgresql+psycopg://h/db"
+    )
