@@ -1,0 +1,192 @@
+"""The grading queue, in the database: no second system to lose a job.
+
+A worker claims a job with a lease, keeps it with heartbeats, and stores a grade only while it holds the
+lease; every claim starts a run, kept for good. Claims and stores are conditional updates (the row
+changes only if it is still as the worker saw it), so that two workers never hold one job and a worker
+that lost its lease (it died, or stalled past the lease) can never store a grade. On PostgreSQL the
+claim also skips rows other workers are locking (FOR UPDATE SKIP LOCKED), so many workers share the
+queue without waiting on each other; on SQLite the same conditional update decides.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib.metadata import version
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from grader.service.db import utcnow
+from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
+
+MAX_INFRASTRUCTURE_FAILURES = 3
+RETRY_DELAY = timedelta(seconds=10)
+GRADER_VERSION = version("grader")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker holds, and the run it started."""
+
+    job_id: str
+    run_id: str
+    submission_id: str
+    seed: int
+    attempt: int
+    worker: str
+
+
+def enqueue(session: Session, *, submission_id: str) -> GradingJob:
+    """A job to grade the submission, committed with it by the caller (in the same transaction)."""
+    job = GradingJob(submission_id=submission_id, status=JobStatus.queued, available_at=utcnow())
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    queued = (GradingJob.status == JobStatus.queued) & (GradingJob.available_at <= now)
+    expired = (GradingJob.status == JobStatus.running) & (GradingJob.lease_expires_at < now)
+    return or_(queued, expired)
+
+
+def claim(session: Session, *, worker: str, lease: timedelta, now: datetime | None = None) -> Claim | None:
+    """Take the oldest claimable job (queued, or running under an expired lease) and start its run;
+    None if there is none. The caller commits at once: the claim is its own short transaction."""
+    now = now or utcnow()
+    candidates = select(GradingJob).where(_claimable(now)).order_by(GradingJob.available_at).limit(5)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    for job in session.scalars(candidates).all():
+        taken = session.execute(
+            update(GradingJob)
+            .where(GradingJob.id == job.id, GradingJob.attempts == job.attempts, _claimable(now))
+            .values(
+                status=JobStatus.running,
+                attempts=GradingJob.attempts + 1,
+                lease_owner=worker,
+                lease_expires_at=now + lease,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another worker took it between our read and our write
+        _abandon_runs(session, job.id, now)
+        run = GradingRun(
+            job_id=job.id,
+            submission_id=job.submission_id,
+            attempt=job.attempts + 1,
+            status=RunStatus.running,
+            worker=worker,
+            seed=secrets.randbelow(2**31),
+            grader_version=GRADER_VERSION,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        session.add(run)
+        session.flush()
+        return Claim(job.id, run.id, job.submission_id, run.seed, run.attempt, worker)
+    return None
+
+
+def _abandon_runs(session: Session, job_id: str, now: datetime) -> None:
+    """The runs of a job still marked running belong to workers that lost its lease."""
+    session.execute(
+        update(GradingRun)
+        .where(GradingRun.job_id == job_id, GradingRun.status == RunStatus.running)
+        .values(status=RunStatus.abandoned, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _holds(claim: Claim, now: datetime) -> ColumnElement[bool]:
+    return (
+        (GradingJob.id == claim.job_id)
+        & (GradingJob.status == JobStatus.running)
+        & (GradingJob.lease_owner == claim.worker)
+        & (GradingJob.attempts == claim.attempt)
+        & (GradingJob.lease_expires_at >= now)
+    )
+
+
+def heartbeat(session: Session, claim: Claim, *, lease: timedelta, now: datetime | None = None) -> bool:
+    """Extend the lease; False if the worker lost it (it must stop: it can store nothing)."""
+    now = now or utcnow()
+    kept = session.execute(
+        update(GradingJob)
+        .where(_holds(claim, now))
+        .values(lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    if kept.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(update(GradingRun).where(GradingRun.id == claim.run_id).values(heartbeat_at=now))
+    return True
+
+
+def complete(
+    session: Session,
+    claim: Claim,
+    *,
+    report: str,
+    score: float,
+    max_score: float,
+    sandbox_image: str | None,
+    now: datetime | None = None,
+) -> bool:
+    """Store the run's grade and end the job, only while the worker holds the lease; False (nothing
+    stored, the run abandoned) if it lost it."""
+    now = now or utcnow()
+    done = session.execute(
+        update(GradingJob)
+        .where(_holds(claim, now))
+        .values(status=JobStatus.done, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        _abandon_run(session, claim, now)
+        return False
+    _end_run(session, claim, RunStatus.graded, now)
+    session.execute(
+        update(GradingRun)
+        .where(GradingRun.id == claim.run_id)
+        .values(report=report, score=score, max_score=max_score, sandbox_image=sandbox_image)
+    )
+    return True
+
+
+def fail(session: Session, claim: Claim, *, error: str, now: datetime | None = None) -> JobStatus | None:
+    """An infrastructure failure (never the submission's): the run failed and awards nothing; the job
+    goes back to the queue, or is failed for good after three. None if the worker had lost the lease."""
+    now = now or utcnow()
+    gives_up = claim.attempt >= MAX_INFRASTRUCTURE_FAILURES
+    status = JobStatus.failed if gives_up else JobStatus.queued
+    ended = session.execute(
+        update(GradingJob)
+        .where(_holds(claim, now))
+        .values(status=status, lease_owner=None, lease_expires_at=None, available_at=now + RETRY_DELAY)
+        .execution_options(synchronize_session=False)
+    )
+    if ended.rowcount != 1:  # type: ignore[attr-defined]
+        _abandon_run(session, claim, now)
+        return None
+    _end_run(session, claim, RunStatus.failed, now)
+    session.execute(update(GradingRun).where(GradingRun.id == claim.run_id).values(error=error[:10_000]))
+    return status
+
+
+def _abandon_run(session: Session, claim: Claim, now: datetime) -> None:
+    """The worker lost the lease: its run, if it is still running, is abandoned (a finished one stays)."""
+    run = session.get(GradingRun, claim.run_id)
+    if run is not None and run.status == RunStatus.running:
+        _end_run(session, claim, RunStatus.abandoned, now)
+
+
+def _end_run(session: Session, claim: Claim, status: RunStatus, now: datetime) -> None:
+    run = session.get(GradingRun, claim.run_id)
+    assert run is not None
+    run.status, run.finished_at = status, now
+    run.seconds = (now - run.started_at).total_seconds()
+    session.flush()

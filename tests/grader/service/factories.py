@@ -1,0 +1,45 @@
+"""Test data for the service's database: a course with an assignment and a student, and submissions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from grader.service.accounts.models import User
+from grader.service.assignments.models import Assignment
+from grader.service.courses.models import Course, Membership, Role
+from grader.service.db import new_id
+from grader.service.submissions.models import Source, Submission
+
+
+def course_with_student(session: Session) -> tuple[Assignment, User]:
+    course = Course(slug=f"c{new_id()[:8]}", title="CS231n")
+    student = User(email=f"{new_id()[:8]}@example.org", email_key="", name="A Student")
+    student.email_key = student.email
+    session.add_all([course, student])
+    session.flush()
+    session.add(Membership(course_id=course.id, user_id=student.id, role=Role.student))
+    assignment = Assignment(
+        course_id=course.id,
+        slug="a2",
+        title="Assignment 2",
+        catalog="cs231n-a2-fc",
+        due_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    session.add(assignment)
+    session.flush()
+    return assignment, student
+
+
+def submission(session: Session, assignment: Assignment, student: User) -> Submission:
+    made = Submission(
+        assignment_id=assignment.id,
+        student_id=student.id,
+        submitted_by_id=student.id,
+        caller=f"user:{student.id}",
+        source=Source.api,
+    )
+    session.add(made)
+    session.flush()
+    return made
