@@ -17,3 +17,19 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class LimitReached(DomainError):
+    """No more submissions allowed for this assignment."""
+
+    status_code = 409
+
+
+class TooSoon(DomainError):
+    """Submitting again too soon: `retry_after` seconds to wait (the Retry-After header)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
