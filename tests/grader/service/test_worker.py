@@ -1,0 +1,147 @@
+"""The worker on both databases: a submission is graded through the Grader with its run's seed and the
+grade is stored once; a damaged stored file or an unavailable sandbox fails the run and awards nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from grader import EXAMPLE_SUBMISSION
+from grader.core import Grader
+from grader.engine.executor import SandboxUnavailable
+from grader.engine.report import Report
+from grader.intake.uploads import load_submission
+from grader.service.assignments.models import Assignment
+from grader.service.db import make_engine, session_factory
+from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
+from grader.service.grading.worker import grade_one
+from grader.service.migrate import upgrade
+from grader.service.submissions.models import Source, SubmissionFile
+from grader.service.submissions.service import submit
+from grader.service.submissions.storage import FileStore
+from grader.settings import Settings
+from tests.grader.service.factories import course_with_student
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def grader() -> Iterator[Grader]:
+    with Grader(Settings(), sandbox="process") as grader:
+        yield grader
+
+
+def submitted(sessions: sessionmaker[Session], store: FileStore) -> str:
+    upload = load_submission(EXAMPLE_SUBMISSION)
+    with sessions.begin() as session:
+        assignment, student = course_with_student(session)
+        made, _ = submit(
+            session,
+            store,
+            assignment=session.get(Assignment, assignment.id),  # type: ignore[arg-type]
+            student_id=student.id,
+            upload=upload,
+            caller=f"user:{student.id}",
+            submitted_by_id=student.id,
+            source=Source.cli,
+        )
+        return made.id
+
+
+def only_run(sessions: sessionmaker[Session]) -> tuple[GradingRun, GradingJob]:
+    with sessions() as session:
+        (run,) = session.scalars(select(GradingRun))
+        (job,) = session.scalars(select(GradingJob))
+        return run, job
+
+
+def test_a_submission_is_graded_with_its_runs_seed_and_stored_once(
+    sessions: sessionmaker[Session], tmp_path: Path, grader: Grader
+) -> None:
+    store = FileStore(tmp_path / "files")
+    submitted(sessions, store)
+
+    claim = grade_one(sessions, store, grader, worker="w1")
+
+    assert claim is not None and grade_one(sessions, store, grader, worker="w1") is None
+    run, job = only_run(sessions)
+    assert (run.status, job.status, run.score, run.max_score) == (RunStatus.graded, JobStatus.done, 86, 86)
+    report = json.loads(run.report or "")
+    upload = load_submission(EXAMPLE_SUBMISSION)
+    expected: Report = grader.grade(upload.files, "cs231n-a2-fc", seed=claim.seed, origins=upload.origins)
+    assert report == json.loads(json.dumps(expected.to_dict()))
+    assert report["seed"] == run.seed == claim.seed
+
+
+def test_a_damaged_stored_file_fails_the_run_and_awards_nothing(
+    sessions: sessionmaker[Session], tmp_path: Path, grader: Grader
+) -> None:
+    store = FileStore(tmp_path / "files")
+    submitted(sessions, store)
+    with sessions() as session:
+        layers = session.scalars(select(SubmissionFile).where(SubmissionFile.name == "layers.py")).one()
+    store.path(layers.sha256).write_bytes(b"# tampered\n")
+
+    grade_one(sessions, store, grader, worker="w1")
+
+    run, job = only_run(sessions)
+    assert (run.status, run.score, job.status) == (RunStatus.failed, None, JobStatus.queued)
+    assert run.error is not None and "damaged" in run.error
+
+
+class UnavailableSandbox(Grader):
+    """Docker is outside our control: a sandbox that cannot run, as SandboxUnavailable reports it."""
+
+    def __init__(self) -> None:
+        pass
+
+    def grade(self, *args: object, **kwargs: object) -> Report:
+        raise SandboxUnavailable("cannot reach Docker")
+
+
+def test_an_unavailable_sandbox_fails_the_run_and_awards_nothing(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    store = FileStore(tmp_path / "files")
+    submitted(sessions, store)
+
+    grade_one(sessions, store, UnavailableSandbox(), worker="w1")
+
+    run, job = only_run(sessions)
+    assert (run.status, run.score, run.report, job.status) == (RunStatus.failed, None, None, JobStatus.queued)
+    assert run.error == "SandboxUnavailable: cannot reach Docker"
+
+
+def test_the_heartbeat_thread_keeps_extending_the_lease(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import time
+
+    from grader.service.grading import queue
+    from grader.service.grading.worker import Heartbeat
+
+    submitted(sessions, FileStore(tmp_path / "files"))
+    with sessions.begin() as session:
+        claim = queue.claim(session, worker="w1", lease=timedelta(seconds=1))
+    assert claim is not None
+    with sessions() as session:
+        first = session.get(GradingJob, claim.job_id).lease_expires_at  # type: ignore[union-attr]
+
+    with Heartbeat(sessions, claim, interval=0.05) as beating:
+        time.sleep(0.3)
+
+    with sessions() as session:
+        later = session.get(GradingJob, claim.job_id).lease_expires_at  # type: ignore[union-attr]
+    assert first is not None and later is not None and later > first and not beating.lost
