@@ -58,3 +58,34 @@ def users_create(
         raise typer.Exit(EXIT_INVALID) from exc
     finally:
         engine.dispose()
+
+
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="gradings at once (default: one per core)")
+    ] = 0,
+) -> None:
+    """Grade queued submissions from GRADER_DATABASE_URL until SIGTERM or Ctrl-C (then finish the
+    gradings in progress and exit)."""
+    import os
+    import signal
+    import threading
+
+    from grader.core import Grader
+    from grader.engine.executor import SandboxUnavailable
+    from grader.service.grading.worker import run_workers
+    from grader.settings import get_settings
+
+    settings = get_settings()
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda signum, frame: stop.set())
+    count = concurrency or os.cpu_count() or 1
+    try:
+        with Grader(settings) as grader:
+            err.print(f"grading with {count} worker(s) from {settings.resolved_database_url()}")
+            run_workers(settings, concurrency=count, stop=stop, grader=grader)
+    except SandboxUnavailable as exc:
+        err.print(f"[red]the sandbox could not run:[/red] {exc}")
+        raise typer.Exit(3) from exc
+    err.print("stopped: no grading in progress")

@@ -8,6 +8,8 @@ is marked failed and the job goes back to the queue, failed for good after three
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,12 +20,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.service.assignments.models import Assignment
+from grader.service.db import make_engine, session_factory
 from grader.service.grading import queue
+from grader.service.migrate import upgrade
 from grader.service.submissions.models import Submission, SubmissionFile
 from grader.service.submissions.storage import FileStore
+from grader.settings import Settings
 
-LEASE = timedelta(seconds=120)
-HEARTBEAT_SECONDS = 20.0
+
+@dataclass(frozen=True)
+class Timing:
+    """How long a claim holds, how often it is renewed, how long an idle worker waits (from Settings)."""
+
+    lease: timedelta
+    heartbeat: float
+    poll: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Timing:
+        lease = timedelta(seconds=settings.worker_lease_seconds)
+        return cls(lease, settings.worker_heartbeat_seconds, settings.worker_poll_seconds)
 
 
 @dataclass(frozen=True)
@@ -52,8 +68,10 @@ def load_job(session: Session, store: FileStore, claim: queue.Claim) -> Job:
 class Heartbeat:
     """Beats the lease of a claim on a thread of its own until stopped; `lost` once a beat failed."""
 
-    def __init__(self, sessions: sessionmaker[Session], claim: queue.Claim, interval: float) -> None:
-        self.sessions, self.claim, self.interval = sessions, claim, interval
+    def __init__(
+        self, sessions: sessionmaker[Session], claim: queue.Claim, interval: float, lease: timedelta
+    ) -> None:
+        self.sessions, self.claim, self.interval, self.lease = sessions, claim, interval, lease
         self.stopped = threading.Event()
         self.lost = False
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{claim.job_id}", daemon=True)
@@ -69,7 +87,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self.stopped.wait(self.interval):
             with self.sessions.begin() as session:
-                if not queue.heartbeat(session, self.claim, lease=LEASE):
+                if not queue.heartbeat(session, self.claim, lease=self.lease):
                     self.lost = True
                     return
 
@@ -80,17 +98,17 @@ def grade_one(
     grader: Grader,
     *,
     worker: str,
-    heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    timing: Timing,
 ) -> queue.Claim | None:
     """Claim and grade one job; the claim, or None when the queue had nothing to give."""
     with sessions.begin() as session:
-        claim = queue.claim(session, worker=worker, lease=LEASE)
+        claim = queue.claim(session, worker=worker, lease=timing.lease)
     if claim is None:
         return None
     try:
         with sessions() as session:
             job = load_job(session, store, claim)
-        with Heartbeat(sessions, claim, heartbeat_seconds):
+        with Heartbeat(sessions, claim, timing.heartbeat, timing.lease):
             report = grader.grade(job.files, job.catalog, seed=claim.seed, origins=job.origins)
     except (SandboxUnavailable, OSError) as exc:
         with sessions.begin() as session:
@@ -106,3 +124,30 @@ def grade_one(
             sandbox_image=report.sandbox.get("image"),
         )
     return claim
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, grader: Grader) -> None:
+    """`concurrency` workers on threads, until `stop` is set: each finishes the grading it is in first
+    (a job it cannot finish in time goes back to the queue when its lease expires)."""
+    url = settings.resolved_database_url()
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    store = FileStore(settings.data_dir / "files")
+    timing = Timing.of(settings)
+
+    def work() -> None:
+        while not stop.is_set():
+            if grade_one(sessions, store, grader, worker=worker_name(), timing=timing) is None:
+                stop.wait(timing.poll)
+
+    threads = [threading.Thread(target=work, name=f"worker-{n}") for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()

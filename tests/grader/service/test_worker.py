@@ -20,13 +20,15 @@ from grader.intake.uploads import load_submission
 from grader.service.assignments.models import Assignment
 from grader.service.db import make_engine, session_factory
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
-from grader.service.grading.worker import grade_one
+from grader.service.grading.worker import Timing, grade_one
 from grader.service.migrate import upgrade
 from grader.service.submissions.models import Source, SubmissionFile
 from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
 from tests.grader.service.factories import course_with_student
+
+TIMING = Timing.of(Settings())
 
 
 @pytest.fixture
@@ -73,9 +75,9 @@ def test_a_submission_is_graded_with_its_runs_seed_and_stored_once(
     store = FileStore(tmp_path / "files")
     submitted(sessions, store)
 
-    claim = grade_one(sessions, store, grader, worker="w1")
+    claim = grade_one(sessions, store, grader, worker="w1", timing=TIMING)
 
-    assert claim is not None and grade_one(sessions, store, grader, worker="w1") is None
+    assert claim is not None and grade_one(sessions, store, grader, worker="w1", timing=TIMING) is None
     run, job = only_run(sessions)
     assert (run.status, job.status, run.score, run.max_score) == (RunStatus.graded, JobStatus.done, 86, 86)
     report = json.loads(run.report or "")
@@ -94,7 +96,7 @@ def test_a_damaged_stored_file_fails_the_run_and_awards_nothing(
         layers = session.scalars(select(SubmissionFile).where(SubmissionFile.name == "layers.py")).one()
     store.path(layers.sha256).write_bytes(b"# tampered\n")
 
-    grade_one(sessions, store, grader, worker="w1")
+    grade_one(sessions, store, grader, worker="w1", timing=TIMING)
 
     run, job = only_run(sessions)
     assert (run.status, run.score, job.status) == (RunStatus.failed, None, JobStatus.queued)
@@ -117,7 +119,7 @@ def test_an_unavailable_sandbox_fails_the_run_and_awards_nothing(
     store = FileStore(tmp_path / "files")
     submitted(sessions, store)
 
-    grade_one(sessions, store, UnavailableSandbox(), worker="w1")
+    grade_one(sessions, store, UnavailableSandbox(), worker="w1", timing=TIMING)
 
     run, job = only_run(sessions)
     assert (run.status, run.score, run.report, job.status) == (RunStatus.failed, None, None, JobStatus.queued)
@@ -139,7 +141,7 @@ def test_the_heartbeat_thread_keeps_extending_the_lease(
     with sessions() as session:
         first = session.get(GradingJob, claim.job_id).lease_expires_at  # type: ignore[union-attr]
 
-    with Heartbeat(sessions, claim, interval=0.05) as beating:
+    with Heartbeat(sessions, claim, 0.05, timedelta(seconds=1)) as beating:
         time.sleep(0.3)
 
     with sessions() as session:
