@@ -125,3 +125,36 @@ def test_sigterm_lets_the_grading_in_progress_finish_then_exits(
     assert b"no grading in progress" in stderr
     assert [run.status for run in runs(sessions)] == [RunStatus.graded]
     assert job_status(sessions) == JobStatus.done
+
+
+def test_two_worker_processes_on_one_queue_grade_every_submission_once(
+    sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    upload = load_submission(buggy.CORRECT_COURSE)
+    with sessions.begin() as session:
+        assignment, student = course_with_student(session)
+        for _ in range(50):
+            submit(
+                session,
+                FileStore(tmp_path / "files"),
+                assignment=assignment,
+                student_id=student.id,
+                upload=upload,
+                caller=f"user:{student.id}",
+                submitted_by_id=student.id,
+                source=Source.api,
+            )
+    workers = [start_worker(database_url, tmp_path) for _ in range(2)]
+    try:
+        wait_for(lambda: sum(run.status == RunStatus.graded for run in runs(sessions)) == 50, 240)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=60)
+
+    graded = runs(sessions)
+    assert len(graded) == 50 and {run.status for run in graded} == {RunStatus.graded}
+    assert len({run.submission_id for run in graded}) == 50  # none graded twice
+    assert len({run.worker.split(":")[1] for run in graded}) == 2  # both processes took their share
+    assert {run.score for run in graded} == {86.0}
