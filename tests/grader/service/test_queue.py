@@ -4,28 +4,17 @@ lease stores nothing, a dead worker's job is taken again, and infrastructure fai
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from grader.service.db import make_engine, session_factory, utcnow
+from grader.service.db import utcnow
 from grader.service.grading import queue
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
-from grader.service.migrate import upgrade
 from tests.grader.service.factories import course_with_student, submission
 
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def queued_jobs(sessions: sessionmaker[Session], count: int) -> list[str]:

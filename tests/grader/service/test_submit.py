@@ -4,7 +4,6 @@ idempotency, the submission limit, the interval (with its wait), lateness, and r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,10 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from grader.intake.uploads import Submission as Upload
 from grader.service.accounts.models import User
 from grader.service.assignments.models import Assignment, Extension
-from grader.service.db import make_engine, session_factory
 from grader.service.errors import LimitReached, NotFound, TooSoon
 from grader.service.grading.models import GradingJob
-from grader.service.migrate import upgrade
 from grader.service.submissions.models import Source, Submission, SubmissionFile
 from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
@@ -30,14 +27,6 @@ UPLOAD = Upload(
     origins={"layers.py": "assignment2/cs231n/layers.py", "optim.py": "assignment2/cs231n/optim.py"},
     ignored=(),
 )
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

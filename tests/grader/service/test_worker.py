@@ -18,10 +18,8 @@ from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.intake.uploads import load_submission
 from grader.service.assignments.models import Assignment
-from grader.service.db import make_engine, session_factory
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.grading.worker import Timing, grade_one
-from grader.service.migrate import upgrade
 from grader.service.submissions.models import Source, SubmissionFile
 from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
@@ -29,14 +27,6 @@ from grader.settings import Settings
 from tests.grader.service.factories import course_with_student
 
 TIMING = Timing.of(Settings())
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grader.intake.uploads import load_submission
 from grader.service.assignments.models import Assignment
-from grader.service.db import make_engine, session_factory
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
-from grader.service.migrate import upgrade
 from grader.service.submissions.models import Source
 from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
@@ -27,14 +25,6 @@ from tests.fixtures.submissions import buggy
 from tests.grader.service.factories import course_with_student
 
 pytestmark = pytest.mark.slow(reason="waits for gradings that hang until their time limit, and for leases")
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def slow_submission(sessions: sessionmaker[Session], data_dir: Path) -> None:
