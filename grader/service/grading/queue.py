@@ -111,16 +111,21 @@ def _holds(claim: Claim, now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _update_held(session: Session, claim: Claim, now: datetime, **values: object) -> bool:
+    """Change the claimed job only while the worker still holds its lease; whether it did."""
+    changed = session.execute(
+        update(GradingJob)
+        .where(_holds(claim, now))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def heartbeat(session: Session, claim: Claim, *, lease: timedelta, now: datetime | None = None) -> bool:
     """Extend the lease; False if the worker lost it (it must stop: it can store nothing)."""
     now = now or utcnow()
-    kept = session.execute(
-        update(GradingJob)
-        .where(_holds(claim, now))
-        .values(lease_expires_at=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    if kept.rowcount != 1:  # type: ignore[attr-defined]
+    if not _update_held(session, claim, now, lease_expires_at=now + lease):
         return False
     session.execute(update(GradingRun).where(GradingRun.id == claim.run_id).values(heartbeat_at=now))
     return True
@@ -139,20 +144,18 @@ def complete(
     """Store the run's grade and end the job, only while the worker holds the lease; False (nothing
     stored, the run abandoned) if it lost it."""
     now = now or utcnow()
-    done = session.execute(
-        update(GradingJob)
-        .where(_holds(claim, now))
-        .values(status=JobStatus.done, lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if not _update_held(session, claim, now, status=JobStatus.done, lease_owner=None, lease_expires_at=None):
         _abandon_run(session, claim, now)
         return False
-    _end_run(session, claim, RunStatus.graded, now)
-    session.execute(
-        update(GradingRun)
-        .where(GradingRun.id == claim.run_id)
-        .values(report=report, score=score, max_score=max_score, sandbox_image=sandbox_image)
+    _end_run(
+        session,
+        claim,
+        RunStatus.graded,
+        now,
+        report=report,
+        score=score,
+        max_score=max_score,
+        sandbox_image=sandbox_image,
     )
     return True
 
@@ -163,17 +166,19 @@ def fail(session: Session, claim: Claim, *, error: str, now: datetime | None = N
     now = now or utcnow()
     gives_up = claim.attempt >= MAX_INFRASTRUCTURE_FAILURES
     status = JobStatus.failed if gives_up else JobStatus.queued
-    ended = session.execute(
-        update(GradingJob)
-        .where(_holds(claim, now))
-        .values(status=status, lease_owner=None, lease_expires_at=None, available_at=now + RETRY_DELAY)
-        .execution_options(synchronize_session=False)
+    released = _update_held(
+        session,
+        claim,
+        now,
+        status=status,
+        lease_owner=None,
+        lease_expires_at=None,
+        available_at=now + RETRY_DELAY,
     )
-    if ended.rowcount != 1:  # type: ignore[attr-defined]
+    if not released:
         _abandon_run(session, claim, now)
         return None
-    _end_run(session, claim, RunStatus.failed, now)
-    session.execute(update(GradingRun).where(GradingRun.id == claim.run_id).values(error=error[:10_000]))
+    _end_run(session, claim, RunStatus.failed, now, error=error[:10_000])
     return status
 
 
@@ -184,9 +189,14 @@ def _abandon_run(session: Session, claim: Claim, now: datetime) -> None:
         _end_run(session, claim, RunStatus.abandoned, now)
 
 
-def _end_run(session: Session, claim: Claim, status: RunStatus, now: datetime) -> None:
+def _end_run(session: Session, claim: Claim, status: RunStatus, now: datetime, **fields: object) -> None:
+    """End the claim's run with `status`, and what it leaves on record (its report, or its error)."""
     run = session.get(GradingRun, claim.run_id)
     assert run is not None
     run.status, run.finished_at = status, now
     run.seconds = (now - run.started_at).total_seconds()
+    for name, value in fields.items():
+        if name not in GradingRun.__table__.columns:
+            raise TypeError(f"a grading run has no column {name!r}")
+        setattr(run, name, value)
     session.flush()
