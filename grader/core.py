@@ -98,11 +98,14 @@ class Grader:
         self._close.append(client)
         try:
             remove_stale_containers(client)
-            image = settings.sandbox_image or find_sandbox_image(
-                client, base_image=settings.sandbox_base_image
-            )
-            if not image_exists(client, image):
-                raise SandboxImageError(f"the sandbox image {image} (GRADER_SANDBOX_IMAGE) does not exist")
+            if settings.sandbox_image is None:  # the image `make sandbox-image` builds
+                image = find_sandbox_image(client, base_image=settings.sandbox_base_image)
+            elif image_exists(client, settings.sandbox_image):
+                image = settings.sandbox_image
+            else:
+                raise SandboxImageError(
+                    f"the sandbox image {settings.sandbox_image} (GRADER_SANDBOX_IMAGE) does not exist"
+                )
         except (SandboxImageError, docker.errors.DockerException) as exc:
             self.close()
             raise SandboxUnavailable(str(exc)) from exc
