@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from grader.intake.uploads import Submission as Upload
 from grader.service.accounts.models import User
 from grader.service.assignments.models import Assignment
 from grader.service.courses.models import Course, Membership, Role
 from grader.service.db import new_id
 from grader.service.submissions.models import Source, Submission
+from grader.service.submissions.service import submit
+from grader.service.submissions.storage import FileStore
 
 
 def course_with_student(session: Session) -> tuple[Assignment, User]:
@@ -43,3 +46,21 @@ def submission(session: Session, assignment: Assignment, student: User) -> Submi
     session.add(made)
     session.flush()
     return made
+
+
+def students_submissions(session: Session, store: FileStore, upload: Upload, count: int = 1) -> list[str]:
+    """A new course's student hands in `upload` `count` times through the API: the submissions' ids."""
+    assignment, student = course_with_student(session)
+    return [
+        submit(
+            session,
+            store,
+            assignment=assignment,
+            student_id=student.id,
+            upload=upload,
+            caller=f"user:{student.id}",
+            submitted_by_id=student.id,
+            source=Source.api,
+        )[0].id
+        for _ in range(count)
+    ]

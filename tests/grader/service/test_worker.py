@@ -17,14 +17,12 @@ from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.intake.uploads import load_submission
-from grader.service.assignments.models import Assignment
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.grading.worker import Timing, grade_one
-from grader.service.submissions.models import Source, SubmissionFile
-from grader.service.submissions.service import submit
+from grader.service.submissions.models import SubmissionFile
 from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
-from tests.grader.service.factories import course_with_student
+from tests.grader.service.factories import students_submissions
 
 TIMING = Timing.of(Settings())
 
@@ -36,20 +34,9 @@ def grader() -> Iterator[Grader]:
 
 
 def submitted(sessions: sessionmaker[Session], store: FileStore) -> str:
-    upload = load_submission(EXAMPLE_SUBMISSION)
     with sessions.begin() as session:
-        assignment, student = course_with_student(session)
-        made, _ = submit(
-            session,
-            store,
-            assignment=session.get(Assignment, assignment.id),  # type: ignore[arg-type]
-            student_id=student.id,
-            upload=upload,
-            caller=f"user:{student.id}",
-            submitted_by_id=student.id,
-            source=Source.cli,
-        )
-        return made.id
+        (made,) = students_submissions(session, store, load_submission(EXAMPLE_SUBMISSION))
+        return made
 
 
 def only_run(sessions: sessionmaker[Session]) -> tuple[GradingRun, GradingJob]:

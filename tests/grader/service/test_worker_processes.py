@@ -16,13 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.intake.uploads import load_submission
-from grader.service.assignments.models import Assignment
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
-from grader.service.submissions.models import Source
-from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
 from tests.fixtures.submissions import buggy
-from tests.grader.service.factories import course_with_student
+from tests.grader.service.factories import students_submissions
 
 pytestmark = pytest.mark.slow(reason="waits for gradings that hang until their time limit, and for leases")
 
@@ -31,26 +28,18 @@ def slow_submission(sessions: sessionmaker[Session], data_dir: Path) -> None:
     """A submission whose grading takes several seconds: one update rule loops until its time limit."""
     upload = load_submission(buggy.materialize("loop_in_function", data_dir / "uploads"))
     with sessions.begin() as session:
-        assignment, student = course_with_student(session)
-        submit(
-            session,
-            FileStore(data_dir / "files"),
-            assignment=session.get(Assignment, assignment.id),  # type: ignore[arg-type]
-            student_id=student.id,
-            upload=upload,
-            caller=f"user:{student.id}",
-            submitted_by_id=student.id,
-            source=Source.cli,
-        )
+        students_submissions(session, FileStore(data_dir / "files"), upload)
 
 
-def start_worker(database_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
+def start_worker(database_url: str, data_dir: Path, lease: float = 30.0) -> subprocess.Popen[bytes]:
+    """A `grader worker` process; its lease is long (a loaded machine may delay a heartbeat by seconds)
+    unless the test waits for it to expire."""
     env = {
         **os.environ,
         "GRADER_DATABASE_URL": database_url,
         "GRADER_DATA_DIR": str(data_dir),
         "GRADER_SANDBOX": "process",
-        "GRADER_WORKER_LEASE_SECONDS": "3",
+        "GRADER_WORKER_LEASE_SECONDS": str(lease),
         "GRADER_WORKER_HEARTBEAT_SECONDS": "0.5",
         "GRADER_WORKER_POLL_SECONDS": "0.2",
     }
@@ -79,7 +68,7 @@ def test_a_worker_killed_mid_grade_loses_the_job_to_another_which_grades_it_once
     sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     slow_submission(sessions, tmp_path)
-    doomed = start_worker(database_url, tmp_path)
+    doomed = start_worker(database_url, tmp_path, lease=3.0)  # the survivor waits for it to expire
     try:
         wait_for(lambda: any(run.status == RunStatus.running for run in runs(sessions)), 60)
         time.sleep(1.0)
@@ -120,20 +109,10 @@ def test_sigterm_lets_the_grading_in_progress_finish_then_exits(
 def test_two_worker_processes_on_one_queue_grade_every_submission_once(
     sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
-    upload = load_submission(buggy.CORRECT_COURSE)
     with sessions.begin() as session:
-        assignment, student = course_with_student(session)
-        for _ in range(50):
-            submit(
-                session,
-                FileStore(tmp_path / "files"),
-                assignment=assignment,
-                student_id=student.id,
-                upload=upload,
-                caller=f"user:{student.id}",
-                submitted_by_id=student.id,
-                source=Source.api,
-            )
+        students_submissions(
+            session, FileStore(tmp_path / "files"), load_submission(buggy.CORRECT_COURSE), 50
+        )
     workers = [start_worker(database_url, tmp_path) for _ in range(2)]
     try:
         wait_for(lambda: sum(run.status == RunStatus.graded for run in runs(sessions)) == 50, 240)
