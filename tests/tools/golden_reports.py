@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         write_golden(reports)
         print(f"{len(reports)} reports written to {GOLDEN}")
         return 0
-    differing = sorted(name for name, report in reports.items() if read_golden().get(name) != report)
+    golden = read_golden()
+    differing = sorted(name for name, report in reports.items() if golden.get(name) != report)
     print("\n".join(differing) or f"all {len(reports)} reports are the golden ones")
     return 1 if differing else 0
 
