@@ -67,6 +67,10 @@ class UnusableSubmission(Exception):
     """The upload cannot be graded; `str(exc)` is a message a student can act on."""
 
 
+class TooLargeUpload(UnusableSubmission):
+    """The upload, or a file in it, is over a size limit (the API answers 413)."""
+
+
 @dataclass(frozen=True)
 class Submission:
     """The graded files of one upload, with where each was found."""
@@ -179,7 +183,7 @@ def _read_capped(stream: IO[bytes], cap: int, origin: str) -> bytes:
 
 
 def _too_large(origin: str, cap: int) -> UnusableSubmission:
-    return UnusableSubmission(f"{_show(origin)} is larger than the {_describe_size(cap)} limit for one file")
+    return TooLargeUpload(f"{_show(origin)} is larger than the {_describe_size(cap)} limit for one file")
 
 
 def _assemble(
@@ -240,7 +244,7 @@ def _load_folder(root: Path, limits: IntakeLimits) -> Submission:
     copies, ignored = _walk_folder(root, limits)
     submission = _assemble(copies, lambda found: _read_regular_file(found, limits.max_file_bytes), ignored)
     if sum(len(content) for content in submission.files.values()) > limits.max_upload_bytes:
-        raise UnusableSubmission(
+        raise TooLargeUpload(
             f"the graded files together are larger than the {_describe_size(limits.max_upload_bytes)} limit"
         )
     return submission
@@ -306,7 +310,7 @@ def _is_graded_file_entry(entry: os.DirEntry[str], origin: str) -> bool:
 
 def _load_zip(path: Path, limits: IntakeLimits) -> Submission:
     if path.stat().st_size > limits.max_upload_bytes:
-        raise UnusableSubmission(
+        raise TooLargeUpload(
             f"{_show(path.name)} is larger than the {_describe_size(limits.max_upload_bytes)} upload limit"
         )
     try:
@@ -346,7 +350,7 @@ def _check_archive_totals(entries: Sequence[zipfile.ZipInfo], limits: IntakeLimi
         )
     declared = sum(entry.file_size for entry in entries)
     if declared > limits.max_total_uncompressed:
-        raise UnusableSubmission(
+        raise TooLargeUpload(
             f"the zip unpacks to {_describe_size(declared)}, more than the "
             f"{_describe_size(limits.max_total_uncompressed)} limit; zip only your assignment folder"
         )

@@ -11,12 +11,28 @@ class InvalidInput(DomainError):
     status_code = 422
 
 
+class Unauthorized(DomainError):
+    """No valid credentials: the API answers with WWW-Authenticate: Bearer."""
+
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    """The caller may see the object but not do this to it (objects it may not see are NotFound)."""
+
+    status_code = 403
+
+
 class NotFound(DomainError):
     status_code = 404
 
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class TooLarge(DomainError):
+    status_code = 413
 
 
 class LimitReached(DomainError):
@@ -26,7 +42,7 @@ class LimitReached(DomainError):
 
 
 class TooSoon(DomainError):
-    """Submitting again too soon: `retry_after` seconds to wait (the Retry-After header)."""
+    """Again too soon (a submission, a login after failures): `retry_after` seconds to wait (Retry-After)."""
 
     status_code = 429
 

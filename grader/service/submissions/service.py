@@ -7,6 +7,7 @@ import math
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.intake.uploads import Submission as Upload
@@ -44,14 +45,8 @@ def submit(
     before, and gets that submission again). Refusals (NotFound, LimitReached, TooSoon) come before
     anything is stored."""
     now = now or utcnow()
-    if idempotency_key is not None:
-        earlier = session.scalar(
-            select(Submission).where(
-                Submission.caller == caller, Submission.idempotency_key == idempotency_key
-            )
-        )
-        if earlier is not None:
-            return earlier, False
+    if idempotency_key is not None and (earlier := _sent_before(session, caller, idempotency_key)):
+        return earlier, False
     _check_may_submit(session, assignment, student_id, now)
     submission = Submission(
         assignment_id=assignment.id,
@@ -64,7 +59,14 @@ def submit(
         created_at=now,
     )
     session.add(submission)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # The same key in a request at the same moment (a retry, a double click) committed first.
+        session.rollback()
+        if idempotency_key is None or (earlier := _sent_before(session, caller, idempotency_key)) is None:
+            raise
+        return earlier, False
     for name, content in sorted(upload.files.items()):
         sha256 = store.put(content)  # on disk before the row that names it commits
         origin = upload.origins.get(name, name)
@@ -76,6 +78,12 @@ def submit(
     queue.enqueue(session, submission_id=submission.id)
     session.flush()
     return submission, True
+
+
+def _sent_before(session: Session, caller: str, idempotency_key: str) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.caller == caller, Submission.idempotency_key == idempotency_key)
+    )
 
 
 def _check_may_submit(session: Session, assignment: Assignment, student_id: str, now: datetime) -> None:

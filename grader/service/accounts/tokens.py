@@ -1,0 +1,42 @@
+"""The two kinds of bearer token: a person's access token (a JWT signed with the secret key, from the
+OAuth2 password flow) and a course's API token (random, shown once, stored as its sha256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import jwt
+
+from grader.service.db import utcnow
+
+API_TOKEN_PREFIX = "gt_"  # tells the two kinds apart without trying to decode either
+SCOPES = ("submissions:write", "submissions:read", "grades:read")
+_ALGORITHM = "HS256"
+
+
+def issue_access_token(user_id: str, *, secret: str, lifetime: timedelta, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    claims = {"sub": user_id, "iat": now, "exp": now + lifetime, "typ": "access"}
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def read_access_token(token: str, *, secret: str) -> str | None:
+    """The user id an access token was issued to; None if it is forged, damaged or expired."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "exp"]})
+    except jwt.PyJWTError:
+        return None
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) and claims.get("typ") == "access" else None
+
+
+def new_api_token() -> tuple[str, str]:
+    """A new API token and the hash it is stored under."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_api_token(token)
+
+
+def hash_api_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()

@@ -1,0 +1,96 @@
+"""The API: one FastAPI application made from the domains' routers, with its errors as {"detail": "..."}.
+
+`create_app(settings)` builds it; the schema is brought up to date when it starts (its lifespan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from grader.service.accounts.endpoints import router as accounts_router
+from grader.service.accounts.throttle import LoginThrottle
+from grader.service.assignments.endpoints import router as assignments_router
+from grader.service.body_limit import BodySizeLimit
+from grader.service.courses.endpoints import router as courses_router
+from grader.service.db import make_engine, session_factory
+from grader.service.errors import DomainError, TooSoon, Unauthorized
+from grader.service.migrate import upgrade
+from grader.service.submissions.endpoints import router as submissions_router
+from grader.service.submissions.storage import FileStore
+from grader.settings import Settings
+
+SandboxHealth = Callable[[], str]  # "ok", or what is wrong with the sandbox
+MULTIPART_OVERHEAD = 1024 * 1024  # room for a form's boundaries and fields around its files
+
+
+def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = None) -> FastAPI:
+    url = settings.resolved_database_url()
+    engine = make_engine(url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upgrade(url)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="grader",
+        summary="Grades CS231n assignment 2 in a sandbox: submit files, read scores and feedback.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = session_factory(engine)
+    app.state.store = FileStore(settings.data_dir / "files")
+    app.state.login_throttle = LoginThrottle()
+    app.state.sandbox_health = sandbox_health or (lambda: "not checked by this process")
+    for router in (accounts_router, courses_router, assignments_router, submissions_router):
+        app.include_router(router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.upload_bytes + MULTIPART_OVERHEAD)
+    return app
+
+
+def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers (503 when not), with the state of the sandbox engine."""
+    try:
+        with request.app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # any failure is the answer here, not a crash
+        database = f"unreachable: {type(exc).__name__}"
+    sandbox = request.app.state.sandbox_health()
+    healthy = database == "ok"
+    body = {"status": "ok" if healthy else "unavailable", "database": database, "sandbox": sandbox}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooSoon):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+
+
+def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """One sentence per problem, naming the field: `body.due_at: Input should have timezone info`."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(error) for error in exc.errors()]
+    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "request"
+    return f"{where}: {error.get('msg', 'invalid')}"

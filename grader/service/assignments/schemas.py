@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, Field
+
+from grader.service.assignments.models import Assignment, HiddenResults
+from grader.service.schemas import Answer, Request
+
+
+class AssignmentCreate(Request):
+    slug: str = Field(max_length=100, examples=["a2"])
+    title: str = Field(max_length=300, examples=["Assignment 2: fully-connected nets"])
+    catalog: str = Field(max_length=100, examples=["cs231n-a2-fc"])
+    due_at: AwareDatetime = Field(description="with its timezone, e.g. 2026-05-01T23:59:00-07:00")
+    max_submissions: int | None = Field(None, ge=1, le=100_000, description="none: no limit")
+    min_interval_seconds: int | None = Field(None, ge=0, le=7 * 86400)
+    hidden_results: HiddenResults = HiddenResults.after_due
+
+
+class AssignmentPatch(Request):
+    """Only the fields given change; null clears max_submissions or min_interval_seconds."""
+
+    slug: str | None = Field(None, max_length=100)
+    title: str | None = Field(None, max_length=300)
+    catalog: str | None = Field(None, max_length=100)
+    due_at: AwareDatetime | None = None
+    max_submissions: int | None = Field(None, ge=1, le=100_000)
+    min_interval_seconds: int | None = Field(None, ge=0, le=7 * 86400)
+    hidden_results: HiddenResults | None = None
+
+
+class AssignmentOut(Answer):
+    id: str
+    course_id: str
+    slug: str
+    title: str
+    catalog: str
+    due_at: datetime
+    max_submissions: int | None
+    min_interval_seconds: int | None
+    hidden_results: HiddenResults
+    created_at: datetime
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> AssignmentOut:
+        return cls(
+            id=assignment.id,
+            course_id=assignment.course_id,
+            slug=assignment.slug,
+            title=assignment.title,
+            catalog=assignment.catalog,
+            due_at=assignment.due_at,
+            max_submissions=assignment.max_submissions,
+            min_interval_seconds=assignment.min_interval_seconds,
+            hidden_results=assignment.hidden_results,
+            created_at=assignment.created_at,
+        )
+
+
+class ExtensionPut(Request):
+    email: str = Field(max_length=320)
+    due_at: AwareDatetime
+
+
+class ExtensionOut(Answer):
+    assignment_id: str
+    email: str
+    name: str
+    due_at: datetime

@@ -1,0 +1,80 @@
+"""An upload from the API (loose .py files, or one .zip) read by the intake, from a private temporary
+folder that is removed whatever happens: nothing of a refused upload stays behind."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path, PureWindowsPath
+from typing import BinaryIO, Protocol
+
+from grader.intake.uploads import (
+    IntakeLimits,
+    Submission,
+    TooLargeUpload,
+    UnusableSubmission,
+    load_submission,
+)
+from grader.service.errors import InvalidInput, TooLarge
+
+_CHUNK = 1024 * 1024
+
+
+class UploadedFile(Protocol):
+    """What a multipart file part gives (FastAPI's UploadFile)."""
+
+    filename: str | None
+    file: BinaryIO
+
+
+def read_upload(parts: Sequence[UploadedFile], limits: IntakeLimits, scratch: Path) -> Submission:
+    """The graded files of the upload; InvalidInput (422) or TooLarge (413) with what to fix."""
+    if not parts:
+        raise InvalidInput("no files: upload your .py files (layers.py, fc_net.py, optim.py) or one .zip")
+    names = [_base_name(part.filename) for part in parts]
+    zips = [name for name in names if name.lower().endswith(".zip")]
+    if zips and len(parts) > 1:
+        raise InvalidInput("upload one .zip, or loose .py files, not both and not several zips")
+    if not zips and (odd := [name for name in names if not name.endswith(".py")]):
+        raise InvalidInput(f"only .py files or one .zip can be uploaded, not {odd[0]!r}")
+    if len(set(names)) != len(names):
+        raise InvalidInput("two uploaded files have the same name; upload each file once")
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch))
+    try:
+        total = 0
+        for part, name in zip(parts, names, strict=True):
+            total += _save(part, folder / name, limits.max_upload_bytes - total)
+            if total > limits.max_upload_bytes:
+                raise TooLarge(f"the upload is larger than the {_mib(limits.max_upload_bytes)} limit")
+        try:
+            return load_submission(folder / zips[0] if zips else folder, limits)
+        except TooLargeUpload as exc:
+            raise TooLarge(str(exc)) from exc
+        except UnusableSubmission as exc:
+            raise InvalidInput(str(exc)) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _base_name(filename: str | None) -> str:
+    """The file's own name, whatever path a browser or a Windows client sent with it."""
+    name = PureWindowsPath(filename or "").name  # splits at both / and \\
+    if not name or name in {".", ".."} or "\x00" in name or len(name) > 255:
+        raise InvalidInput(f"the uploaded file name {filename!r} is not usable; give each file its own name")
+    return name
+
+
+def _save(part: UploadedFile, target: Path, room: int) -> int:
+    """Copy the part to `target`, stopping once it passes `room` bytes; the bytes read."""
+    read = 0
+    with target.open("xb") as out:
+        while read <= room and (chunk := part.file.read(_CHUNK)):
+            read += len(chunk)
+            out.write(chunk)
+    return read
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:g} MiB"
