@@ -79,4 +79,4 @@ def members_of(session: Session, course: Course) -> list[tuple[Membership, User]
         .where(Membership.course_id == course.id)
         .order_by(User.email_key)
     )
-    return [(member, user) for member, user in rows.tuples()]
+    return [(member, user) for member, user in rows]

@@ -46,7 +46,7 @@ def describe(
     jobs: dict[str, list[JobStatus]] = {}
     for submission_id, job_status in session.execute(
         select(GradingJob.submission_id, GradingJob.status).where(GradingJob.submission_id.in_(ids))
-    ).tuples():
+    ):
         jobs.setdefault(submission_id, []).append(job_status)
     runs = latest_graded_runs(session, ids)
     students = {
