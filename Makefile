@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## run: grade the example submission (package data: grader/examples/) in the Docker sandbox, print its report
+## run: the service on its embedded defaults (SQLite and files in var/, workers, the Docker sandbox)
 run: $(STAMP) sandbox-image
-	$(BIN)/grader grade grader/examples/correct_course --seed 2026
+	$(BIN)/grader serve
 
 ## test: ruff, mypy and the whole pytest suite
 test: lint typecheck pytest

@@ -20,7 +20,7 @@ from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.intake.uploads import UnusableSubmission, load_submission
-from grader.service.cli import db_app, users_app, worker
+from grader.service.cli import db_app, serve, users_app, worker
 from grader.settings import get_settings
 
 EXIT_UNUSABLE_INPUT = 2
@@ -32,6 +32,7 @@ err = Console(stderr=True, soft_wrap=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.command()(worker)
+app.command()(serve)
 
 
 def report_console() -> Console:

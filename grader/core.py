@@ -30,6 +30,7 @@ class Grader:
         """Ready to grade with `sandbox` (default: the settings'); SandboxUnavailable if it cannot run."""
         self.settings = settings or get_settings()
         self._close: list[Any] = []  # what to close, in this order: the pool, then the client
+        self._docker_client: Any = None
         kind = sandbox or self.settings.sandbox
         if kind == "process":
             self.executor: Executor = LocalProcessExecutor(self.settings.sandbox_python)
@@ -60,6 +61,16 @@ class Grader:
             limits=self.settings.grading_limits(),
             progress=progress,
         )
+
+    def health(self) -> str:
+        """ "ok (...)" while the sandbox can run, or what is wrong with it (for /healthz)."""
+        if self._docker_client is None:
+            return "ok (local processes: for development only)"
+        try:
+            self._docker_client.ping()
+        except Exception as exc:  # any failure to answer is the state to report
+            return f"unreachable: the Docker engine does not answer ({type(exc).__name__})"
+        return f"ok (docker, {self.executor.description().get('image', '?')})"
 
     def close(self) -> None:
         """Stop the pool (its waiting containers are removed) and close the Docker client."""
@@ -96,6 +107,7 @@ class Grader:
                 "engine); for development only, `--sandbox process` grades without Docker"
             ) from exc
         self._close.append(client)
+        self._docker_client = client
         try:
             remove_stale_containers(client)
             if settings.sandbox_image is None:  # the image `make sandbox-image` builds

@@ -89,3 +89,42 @@ def worker(
         err.print(f"[red]the sandbox could not run:[/red] {exc}")
         raise typer.Exit(3) from exc
     err.print("stopped: no grading in progress")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the port to listen on")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, max=64, help="grading workers (default: one per core; 0: the API only)"),
+    ] = None,
+) -> None:
+    """The API (OpenAPI at /docs) and grading workers in one process, with a pool of started sandbox
+    containers. SIGTERM or Ctrl-C: stop taking jobs and requests, finish the gradings in progress, exit."""
+    import os
+    import signal
+    import threading
+
+    from grader.core import Grader
+    from grader.engine.executor import SandboxUnavailable
+    from grader.service.server import serve_forever
+    from grader.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError: say what to set, not a traceback
+        err.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(EXIT_INVALID) from exc
+    count = (os.cpu_count() or 1) if workers is None else workers
+    if count and not settings.sandbox_pool_size:
+        settings = settings.model_copy(update={"sandbox_pool_size": count})
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):  # until uvicorn takes them, and after it gives them back
+        signal.signal(number, lambda signum, frame: stop.set())
+    try:
+        with Grader(settings) as grader:
+            serve_forever(settings, grader, host=host, port=port, workers=count, stop=stop, log=err.print)
+    except SandboxUnavailable as exc:
+        err.print(f"[red]the sandbox could not run:[/red] {exc}")
+        raise typer.Exit(3) from exc
+    err.print("stopped: no grading in progress")

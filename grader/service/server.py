@@ -1,0 +1,64 @@
+"""`grader serve`: uvicorn serving the API while worker threads grade from the same database.
+
+The first SIGTERM (or Ctrl-C) stops both at once: uvicorn finishes the requests in flight and the workers
+the gradings they are in (a grading that outlives its lease goes back to the queue for another worker).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
+
+from grader.core import Grader
+from grader.service.app import create_app
+from grader.service.grading.worker import run_workers
+from grader.service.migrate import upgrade
+from grader.settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, whose exit signal also stops the workers."""
+
+    def __init__(self, config: uvicorn.Config, stop: threading.Event) -> None:
+        super().__init__(config)
+        self.stop = stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop.set()
+        super().handle_exit(sig, frame)
+
+
+def serve_forever(
+    settings: Settings,
+    grader: Grader,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    stop: threading.Event,
+    log: Callable[[str], None],
+) -> None:
+    url = settings.resolved_database_url()
+    upgrade(url)  # before the workers and the API both try to
+    app = create_app(settings, sandbox_health=grader.health)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+    server = _Server(config, stop)
+    grading = threading.Thread(
+        target=run_workers,
+        kwargs={"settings": settings, "concurrency": workers, "stop": stop, "grader": grader},
+        name="workers",
+    )
+    if workers:
+        grading.start()
+    log(f"serving http://{host}:{port} (API docs: http://{host}:{port}/docs) with {workers} worker(s)")
+    log(f"database {url}; files in {settings.data_dir.resolve()}")
+    log("first account: grader users create you@example.org --name 'Your Name' --admin --password-stdin")
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if workers:
+            grading.join()
