@@ -187,7 +187,7 @@ def test_the_table_names_every_route_of_the_app(world: World) -> None:
 
 
 def test_the_table_knows_every_role() -> None:
-    for request, expected in ROUTES.values():
+    for _request, expected in ROUTES.values():
         assert set(expected) == set(ROLES)
 
 
