@@ -11,8 +11,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from grader.service.accounts.endpoints import router as accounts_router
 from grader.service.accounts.throttle import LoginThrottle
@@ -27,7 +30,8 @@ from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
 
 SandboxHealth = Callable[[], str]  # "ok", or what is wrong with the sandbox
-MULTIPART_OVERHEAD = 1024 * 1024  # room for a form's boundaries and fields around its files
+MULTIPART_OVERHEAD = 1024 * 1024
+SWAGGER_FILES = "/static/swagger-ui"  # room for a form's boundaries and fields around its files
 
 
 def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = None) -> FastAPI:
@@ -45,7 +49,10 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
         summary="Grades CS231n assignment 2 in a sandbox: submit files, read scores and feedback.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's own page loads them from a CDN
+        redoc_url=None,
     )
+    _serve_docs(app)
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
     app.state.store = FileStore(settings.data_dir / "files")
@@ -58,6 +65,26 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_bytes + MULTIPART_OVERHEAD)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files from the swagger-ui-bundle package, so that it works offline."""
+    app.mount(SWAGGER_FILES, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="grader API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{SWAGGER_FILES}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_FILES}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_FILES}/favicon-32x32.png",
+        )
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/docs/oauth2-redirect", get_swagger_ui_oauth2_redirect_html, methods=["GET"], include_in_schema=False
+    )
 
 
 def healthz(request: Request) -> JSONResponse:

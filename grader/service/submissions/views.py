@@ -99,5 +99,10 @@ def latest_report(session: Session, submission: Submission, assignment: Assignme
     run = latest_graded_runs(session, [submission.id]).get(submission.id)
     if run is None:
         (status,) = describe(session, [submission], assignment, as_staff=as_staff)
+        if status.status == "failed":
+            raise Conflict(
+                "not graded: the grader failed three times for reasons of its own (not of the code); "
+                "the course's staff see it in the submissions list"
+            )
         raise Conflict(f"not graded yet: the submission is {status.status}; try again shortly")
     return report_for(session, run, assignment, submission.student_id, as_staff=as_staff)
