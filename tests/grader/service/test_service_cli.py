@@ -97,3 +97,15 @@ def test_the_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
         Settings(database_url="postgresql+psycopg://h/db").resolved_database_url()
         == "postgresql+psycopg://h/db"
     )
+
+
+def test_grader_serve_in_production_without_a_secret_refuses_to_start_and_says_what_to_set(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_ENV", "production")
+    monkeypatch.delenv("GRADER_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2
+    assert "GRADER_SECRET_KEY" in result.output and "32 characters" in result.output
+    assert not data_dir.exists()  # nothing was started or created

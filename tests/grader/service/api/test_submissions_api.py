@@ -9,6 +9,7 @@ import stat
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from grader import EXAMPLE_SUBMISSION
+from grader.service.db import utcnow
+from grader.service.grading import queue
 from grader.service.grading.models import GradingJob
 from grader.service.submissions.models import Submission, SubmissionFile
 from tests.grader.service.api.conftest import GRADED_NAMES, World, example_files, example_zip
@@ -270,3 +273,20 @@ def test_a_submission_after_the_due_date_is_kept_and_marked_late_unless_extended
     assert extended.status_code == 201 and extended.json()["due_at"] == "2098-12-31T22:00:00Z"
     on_time = post(world).json()
     assert world.client.get(on_time["status_url"], headers=world.headers["student"]).json()["late"] is False
+
+
+def test_three_infrastructure_failures_show_the_submission_failed_to_staff_without_a_grade(
+    world: World,
+) -> None:
+    submission = post(world).json()["id"]
+    with world.app.state.sessions.begin() as session:
+        for attempt in range(queue.MAX_INFRASTRUCTURE_FAILURES):
+            later = utcnow() + timedelta(minutes=attempt + 1)  # past each retry's delay
+            claim = queue.claim(session, worker="test", lease=timedelta(minutes=5), now=later)
+            assert claim is not None and claim.submission_id == submission
+            queue.fail(session, claim, error="SandboxUnavailable: the engine is down", now=later)
+    listed = world.client.get(submissions_url(world), headers=world.headers["instructor"]).json()
+    (failed,) = [item for item in listed if item["id"] == submission]
+    assert (failed["status"], failed["score"]) == ("failed", None)
+    report = world.client.get(f"/api/v1/submissions/{submission}/report", headers=world.headers["student"])
+    assert report.status_code == 409 and "failed three times" in report.json()["detail"]
