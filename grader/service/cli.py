@@ -15,6 +15,13 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 EXIT_INVALID = 2
 
 
+def _log_to_stderr() -> None:
+    """The workers' lines (grader.worker) on stderr, beside uvicorn's."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database (GRADER_DATABASE_URL, default SQLite in GRADER_DATA_DIR) to the latest schema."""
@@ -77,6 +84,7 @@ def worker(
     from grader.settings import get_settings
 
     settings = get_settings()
+    _log_to_stderr()
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda signum, frame: stop.set())
@@ -115,6 +123,7 @@ def serve(
     except ValueError as exc:  # pydantic's ValidationError: say what to set, not a traceback
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(EXIT_INVALID) from exc
+    _log_to_stderr()
     count = (os.cpu_count() or 1) if workers is None else workers
     if count and not settings.sandbox_pool_size:
         settings = settings.model_copy(update={"sandbox_pool_size": count})

@@ -92,13 +92,13 @@ def claim(session: Session, *, worker: str, lease: timedelta, now: datetime | No
 
 
 def _abandon_runs(session: Session, job_id: str, now: datetime) -> None:
-    """The runs of a job still marked running belong to workers that lost its lease."""
-    session.execute(
-        update(GradingRun)
-        .where(GradingRun.job_id == job_id, GradingRun.status == RunStatus.running)
-        .values(status=RunStatus.abandoned, finished_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    """The runs of a job still marked running belong to workers that lost its lease (ended as
+    `_end_run` ends a run: with their seconds)."""
+    running = select(GradingRun).where(GradingRun.job_id == job_id, GradingRun.status == RunStatus.running)
+    for run in session.scalars(running):
+        run.status, run.finished_at = RunStatus.abandoned, now
+        run.seconds = (now - run.started_at).total_seconds()
+    session.flush()
 
 
 def _holds(claim: Claim, now: datetime) -> ColumnElement[bool]:

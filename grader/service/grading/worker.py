@@ -8,6 +8,7 @@ is marked failed and the job goes back to the queue, failed for good after three
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -26,6 +27,8 @@ from grader.service.migrate import upgrade
 from grader.service.submissions.models import Submission, SubmissionFile
 from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
+
+log = logging.getLogger("grader.worker")
 
 
 @dataclass(frozen=True)
@@ -112,16 +115,33 @@ def grade_one(
             report = grader.grade(job.files, job.catalog, seed=claim.seed, origins=job.origins)
     except (SandboxUnavailable, OSError) as exc:
         with sessions.begin() as session:
-            queue.fail(session, claim, error=f"{type(exc).__name__}: {exc}")
+            outcome = queue.fail(session, claim, error=f"{type(exc).__name__}: {exc}")
+        log.warning(
+            "submission %s, attempt %d: %s (job %s)", claim.submission_id, claim.attempt, exc, outcome
+        )
         return claim
     with sessions.begin() as session:
-        queue.complete(
+        stored = queue.complete(
             session,
             claim,
             report=json.dumps(report.to_dict()),
             score=report.score,
             max_score=report.max_score,
             sandbox_image=report.sandbox.get("image"),
+        )
+    if stored:
+        log.info(
+            "graded submission %s, attempt %d: %g/%g",
+            claim.submission_id,
+            claim.attempt,
+            report.score,
+            report.max_score,
+        )
+    else:
+        log.warning(
+            "submission %s, attempt %d: the lease was lost, the grade not stored",
+            claim.submission_id,
+            claim.attempt,
         )
     return claim
 

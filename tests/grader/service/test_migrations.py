@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -109,3 +112,16 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: object) -> None:
             )
         )
     engine.dispose()
+
+
+def test_upgrades_at_once_on_threads_and_processes_do_not_break_each_other(database_url: str) -> None:
+    """`grader serve` upgrades from the API's start and from its workers' (threads of one process), and
+    several `grader worker`s may start at once (processes)."""
+    command = [sys.executable, "-c", f"from grader.service.migrate import upgrade; upgrade({database_url!r})"]
+    processes = [subprocess.Popen(command, stderr=subprocess.PIPE) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: upgrade(database_url), range(4)))
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr.decode()
+    assert current_revision(database_url) is not None

@@ -83,6 +83,7 @@ def test_a_dead_workers_job_is_taken_again_and_its_late_grade_is_refused(
 
     statuses = [(run.worker, run.status, run.score) for run in runs(sessions)]
     assert statuses == [("dies", RunStatus.abandoned, None), ("other", RunStatus.graded, 1.0)]
+    assert runs(sessions)[0].seconds == 6.0  # abandoned when the next claim took the job
 
 
 def test_heartbeats_keep_the_lease_and_a_lost_one_says_so(sessions: sessionmaker[Session]) -> None:

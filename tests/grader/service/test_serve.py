@@ -93,7 +93,9 @@ class Service:
             "GRADER_WORKER_POLL_SECONDS": "0.2",
         }
         command = [sys.executable, "-m", "grader.cli", "serve", "--port", str(self.port), "--workers", "1"]
-        self.process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, start_new_session=True)
+        self.log = data_dir.parent / f"serve-{self.port}.log"  # read at any time, unlike a pipe
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, env=env, stderr=log, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for(self.healthy, 60, lambda: f"the service did not start: {self.stderr()}")
 
@@ -106,10 +108,7 @@ class Service:
             return False
 
     def stderr(self) -> str:
-        if self.process.poll() is None:
-            return "(still running)"
-        assert self.process.stderr is not None
-        return self.process.stderr.read().decode(errors="replace")[-3000:]
+        return self.log.read_text(errors="replace")[-4000:]
 
     def submit(self, course: Course231n, student: str, folder: Path) -> str:
         files = [("files", (path.name, path.read_bytes())) for path in sorted(folder.glob("*.py"))]
@@ -174,7 +173,7 @@ def test_stopped_with_jobs_queued_and_started_again_it_grades_every_job_once(
     services.append(first)
     ids = [first.submit(course, course.emails[0], slow)]
     ids += [first.submit(course, email, EXAMPLE_SUBMISSION) for email in course.emails]
-    wait_for(lambda: any(run.status == RunStatus.running for run in runs(sessions)), 60)
+    wait_for(lambda: any(run.status == RunStatus.running for run in runs(sessions)), 120, first.stderr)
     assert first.stop(signal.SIGTERM) == 0, first.stderr()
     assert "no grading in progress" in first.stderr()
     assert not any(run.status in (RunStatus.running, RunStatus.abandoned) for run in runs(sessions))
@@ -204,7 +203,7 @@ def test_killed_mid_grade_and_started_again_it_grades_the_submission_exactly_onc
     doomed = Service(database_url, tmp_path / "data", sandbox_image, lease=3.0)
     services.append(doomed)
     submission = doomed.submit(course, course.emails[0], slow)
-    wait_for(lambda: any(run.status == RunStatus.running for run in runs(sessions)), 60)
+    wait_for(lambda: any(run.status == RunStatus.running for run in runs(sessions)), 120, doomed.stderr)
     time.sleep(1.0)
     doomed.stop(signal.SIGKILL)
 
