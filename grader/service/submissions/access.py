@@ -1,5 +1,6 @@
-"""Who may see a submission: its student (while in the course) and the course's staff, including its
-API tokens with the route's scope. To anyone else it does not exist (NotFound)."""
+"""Who may submit, list and see submissions: a student their own (while in the course); the course's
+staff, and its API tokens with the route's scope, everyone's. To anyone else a submission does not exist
+(NotFound)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
+from grader.service.accounts.service import email_key
 from grader.service.assignments.models import Assignment
+from grader.service.assignments.service import authorize_assignment, course_student
 from grader.service.courses.access import Need, authorize_course, membership
-from grader.service.errors import Forbidden, NotFound
+from grader.service.courses.models import Role
+from grader.service.errors import Forbidden, InvalidInput, NotFound
 from grader.service.submissions.models import Submission
+
+WRITE, READ, GRADES = "submissions:write", "submissions:read", "grades:read"
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,41 @@ def authorize_submission(
             raise NotFound("no such submission") from None
         raise
     return Seen(submission, assignment, as_staff=True)
+
+
+def authorize_submitting(
+    session: Session, caller: Caller, assignment_id: str, student: str | None
+) -> tuple[Assignment, str]:
+    """The assignment and the id of the student a new submission is for: the caller, a student of the
+    course; or, for staff and tokens with submissions:write, the student whose email `student` gives."""
+    if caller.token is not None and not caller.has_scope(WRITE):
+        authorize_assignment(session, caller, assignment_id, Need.staff, scope=WRITE)  # 404 or 403
+    own_email = caller.user.email_key if caller.user is not None else None
+    if student is None or (own_email is not None and email_key(student) == own_email):
+        if caller.user is None:
+            raise InvalidInput("an API token submits on a student's behalf: give their email in 'student'")
+        assignment = authorize_assignment(session, caller, assignment_id, Need.view)
+        member = membership(session, assignment.course_id, caller.user.id)
+        if member is None or member.role is not Role.student:
+            raise InvalidInput("you are not a student of this course: give the student's email in 'student'")
+        return assignment, caller.user.id
+    try:
+        assignment = authorize_assignment(session, caller, assignment_id, Need.staff, scope=WRITE)
+    except Forbidden as exc:
+        if caller.token is not None:
+            raise
+        raise Forbidden("students submit their own work only; leave out 'student'") from exc
+    return assignment, course_student(session, assignment.course_id, student).id
+
+
+def authorize_listing(session: Session, caller: Caller, assignment_id: str) -> tuple[Assignment, str | None]:
+    """The assignment, and whose submissions the caller may list: everyone's (None: staff, and tokens
+    with submissions:read) or, for a student, their own (their id)."""
+    try:
+        return authorize_assignment(session, caller, assignment_id, Need.staff, scope=READ), None
+    except Forbidden:
+        if caller.token is not None:
+            raise
+    assignment = authorize_assignment(session, caller, assignment_id, Need.view)
+    assert caller.user is not None
+    return assignment, caller.user.id

@@ -7,17 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from grader.service.accounts.caller import Caller
-from grader.service.assignments.models import Assignment
-from grader.service.assignments.service import authorize_assignment, course_student
-from grader.service.courses.access import Need, membership
-from grader.service.courses.models import Role
 from grader.service.deps import CallerDep, SessionDep, SettingsDep, StoreDep
-from grader.service.errors import Forbidden, InvalidInput
 from grader.service.grading.models import GradingRun
-from grader.service.submissions.access import authorize_submission
+from grader.service.submissions.access import (
+    GRADES,
+    READ,
+    authorize_listing,
+    authorize_submission,
+    authorize_submitting,
+)
 from grader.service.submissions.models import Source, Submission
 from grader.service.submissions.schemas import Accepted, RunOut, SubmissionOut
 from grader.service.submissions.service import submit
@@ -25,30 +24,6 @@ from grader.service.submissions.uploads import read_upload
 from grader.service.submissions.views import describe, latest_report
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
-WRITE, READ, GRADES = "submissions:write", "submissions:read", "grades:read"
-
-
-def _whose(
-    session: Session, caller: Caller, assignment_id: str, student: str | None
-) -> tuple[Assignment, str]:
-    """The assignment and the student the submission is for: the caller, or (staff and tokens) the
-    student named in the form."""
-    own_email = caller.user.email_key if caller.user is not None else None
-    if student is None or (own_email is not None and student.strip().lower() == own_email):
-        if caller.user is None:
-            raise InvalidInput("an API token submits on a student's behalf: give their email in 'student'")
-        assignment = authorize_assignment(session, caller, assignment_id, Need.view)
-        member = membership(session, assignment.course_id, caller.user.id)
-        if member is None or member.role is not Role.student:
-            raise InvalidInput("you are not a student of this course: give the student's email in 'student'")
-        return assignment, caller.user.id
-    try:
-        assignment = authorize_assignment(session, caller, assignment_id, Need.staff, scope=WRITE)
-    except Forbidden as exc:
-        if caller.token is not None:
-            raise
-        raise Forbidden("students submit their own work only; leave out 'student'") from exc
-    return assignment, course_student(session, assignment.course_id, student).id
 
 
 @router.post("/assignments/{assignment_id}/submissions", status_code=status.HTTP_202_ACCEPTED)
@@ -65,9 +40,7 @@ def create_submission(
 ) -> Accepted:
     """Hand in files for grading: 202 once the files, the submission and its grading job are stored.
     The same Idempotency-Key from the same caller returns the same submission, never a second one."""
-    if caller.token is not None and not caller.has_scope(WRITE):
-        authorize_assignment(session, caller, assignment_id, Need.staff, scope=WRITE)  # 404 or 403
-    assignment, student_id = _whose(session, caller, assignment_id, student)
+    assignment, student_id = authorize_submitting(session, caller, assignment_id, student)
     upload = read_upload(files or [], settings.intake_limits(), settings.data_dir / "incoming")
     submission, _new = submit(
         session,
@@ -88,18 +61,12 @@ def create_submission(
 @router.get("/assignments/{assignment_id}/submissions")
 def list_submissions(assignment_id: str, session: SessionDep, caller: CallerDep) -> list[SubmissionOut]:
     """Staff and tokens: every submission; a student: their own. Oldest first."""
-    query = select(Submission).order_by(Submission.created_at, Submission.id)
-    try:
-        assignment = authorize_assignment(session, caller, assignment_id, Need.staff, scope=READ)
-        as_staff = True
-    except Forbidden:
-        if caller.token is not None:
-            raise
-        assignment = authorize_assignment(session, caller, assignment_id, Need.view)
-        assert caller.user is not None
-        query, as_staff = query.where(Submission.student_id == caller.user.id), False
-    submissions = list(session.scalars(query.where(Submission.assignment_id == assignment.id)))
-    return describe(session, submissions, assignment, as_staff=as_staff)
+    assignment, only_student = authorize_listing(session, caller, assignment_id)
+    query = select(Submission).where(Submission.assignment_id == assignment.id)
+    if only_student is not None:
+        query = query.where(Submission.student_id == only_student)
+    submissions = list(session.scalars(query.order_by(Submission.created_at, Submission.id)))
+    return describe(session, submissions, assignment, as_staff=only_student is None)
 
 
 @router.get("/submissions/{submission_id}")
@@ -127,21 +94,4 @@ def list_runs(submission_id: str, session: SessionDep, caller: CallerDep) -> lis
         .where(GradingRun.submission_id == seen.submission.id)
         .order_by(GradingRun.started_at, GradingRun.attempt)
     )
-    return [
-        RunOut(
-            id=run.id,
-            attempt=run.attempt,
-            status=run.status,
-            worker=run.worker,
-            seed=run.seed,
-            sandbox_image=run.sandbox_image,
-            grader_version=run.grader_version,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            seconds=run.seconds,
-            score=run.score,
-            max_score=run.max_score,
-            error=run.error,
-        )
-        for run in runs
-    ]
+    return [RunOut.of(run) for run in runs]
