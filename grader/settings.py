@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         None, description="sqlite:///... or postgresql+psycopg://...; default: SQLite in the data dir"
     )
     secret_key: SecretStr = Field(SecretStr(DEVELOPMENT_SECRET), description="signs the service's tokens")
+    api_concurrency: int = Field(
+        16, ge=1, le=200, description="requests the API handles at once (each may hold a database connection)"
+    )
     access_token_minutes: int = Field(12 * 60, ge=1, le=30 * 24 * 60, description="how long a sign-in lasts")
     worker_lease_seconds: float = Field(120.0, ge=1, description="how long a claimed job is a worker's")
     worker_heartbeat_seconds: float = Field(20.0, gt=0, description="how often a worker renews its lease")

@@ -21,6 +21,7 @@ from grader.service.accounts.endpoints import router as accounts_router
 from grader.service.accounts.throttle import LoginThrottle
 from grader.service.assignments.endpoints import router as assignments_router
 from grader.service.body_limit import BodySizeLimit
+from grader.service.concurrency import RequestLimit
 from grader.service.courses.endpoints import router as courses_router
 from grader.service.db import make_engine, session_factory
 from grader.service.errors import DomainError, TooSoon, Unauthorized
@@ -36,7 +37,7 @@ SWAGGER_FILES = "/static/swagger-ui"  # room for a form's boundaries and fields 
 
 def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = None) -> FastAPI:
     url = settings.resolved_database_url()
-    engine = make_engine(url)
+    engine = make_engine(url, connections=settings.api_concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(RequestLimit, most=settings.api_concurrency)  # outermost: waits before anything
     return app
 
 

@@ -63,13 +63,15 @@ def created_column() -> Mapped[datetime]:
     return mapped_column(UTCDateTime(), default=utcnow)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite with WAL, foreign keys and a busy timeout on every connection."""
+def make_engine(url: str, *, connections: int = 5) -> Engine:
+    """An engine for `url` keeping up to `connections` open (and as many more for a moment); for SQLite
+    with WAL, foreign keys and a busy timeout on every connection."""
+    pool = {"pool_size": connections, "max_overflow": connections}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:

@@ -155,7 +155,7 @@ def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, 
     (a job it cannot finish in time goes back to the queue when its lease expires)."""
     url = settings.resolved_database_url()
     upgrade(url)
-    engine = make_engine(url)
+    engine = make_engine(url, connections=2 * concurrency)  # each grading's thread and its heartbeat's
     sessions = session_factory(engine)
     store = FileStore(settings.data_dir / "files")
     timing = Timing.of(settings)
