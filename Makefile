@@ -34,9 +34,11 @@ pytest: $(STAMP) sandbox-image
 sandbox-image: $(STAMP)
 	$(BIN)/python -m grader.sandbox_client.images
 
-## bench: grading latency against its floors (local and Docker), the pool, and throughput with 2 workers
+## bench: grading latency against its floors (local and Docker), the pool, throughput with 2 workers; then a
+##   deadline rush through the API of a running grader serve (200 submissions, 50 clients) against Grader.grade
 bench: $(STAMP) sandbox-image
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/rush.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,8 @@ Why: a request holds its database connection from its first query until its sess
 several hops between FastAPI's threads (the dependencies, the handler, the commit). With more requests in
 flight than the pool has connections, threads block waiting for a connection while the requests that
 hold one wait for a free thread: the API stops (seen in a deadline rush of 50 clients). With N no larger
-than the pool, a connection is always free for a request that got in.
+than the pool, a connection is always free for a request that got in; with N below the threads (40),
+a request holding SQLite's write lock always finds a thread to commit on (Settings.api_concurrency).
 """
 
 from __future__ import annotations

@@ -89,10 +89,15 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self.stopped.wait(self.interval):
-            with self.sessions.begin() as session:
-                if not queue.heartbeat(session, self.claim, lease=self.lease):
-                    self.lost = True
-                    return
+            try:
+                with self.sessions.begin() as session:
+                    held = queue.heartbeat(session, self.claim, lease=self.lease)
+            except Exception:  # one beat missed (the database busy): the next may reach it within the lease
+                log.exception("a heartbeat of job %s failed", self.claim.job_id)
+                continue
+            if not held:
+                self.lost = True
+                return
 
 
 def grade_one(
@@ -162,7 +167,12 @@ def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, 
 
     def work() -> None:
         while not stop.is_set():
-            if grade_one(sessions, store, grader, worker=worker_name(), timing=timing) is None:
+            try:
+                claimed = grade_one(sessions, store, grader, worker=worker_name(), timing=timing)
+            except Exception:  # the database busy or away: a worker outlives it, and its job comes back
+                log.exception("a grading step failed; trying again in %g s", timing.poll)
+                claimed = None
+            if claimed is None:
                 stop.wait(timing.poll)
 
     threads = [threading.Thread(target=work, name=f"worker-{n}") for n in range(concurrency)]

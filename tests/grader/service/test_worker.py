@@ -4,12 +4,16 @@ grade is stored once; a damaged stored file or an unavailable sandbox fails the 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader import EXAMPLE_SUBMISSION
@@ -17,8 +21,9 @@ from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.intake.uploads import load_submission
+from grader.service.grading import queue, worker
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
-from grader.service.grading.worker import Timing, grade_one
+from grader.service.grading.worker import Heartbeat, Timing, grade_one
 from grader.service.submissions.models import SubmissionFile
 from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
@@ -124,3 +129,72 @@ def test_the_heartbeat_thread_keeps_extending_the_lease(
     with sessions() as session:
         later = session.get(GradingJob, claim.job_id).lease_expires_at  # type: ignore[union-attr]
     assert first is not None and later is not None and later > first and not beating.lost
+
+
+class FlakySessions:
+    """Sessions whose first `failures` transactions fail as a busy SQLite does."""
+
+    def __init__(self, sessions: sessionmaker[Session], failures: int) -> None:
+        self.sessions, self.failures = sessions, failures
+
+    def begin(self) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("BEGIN", {}, Exception("database is locked"))
+        return self.sessions.begin()
+
+    def __call__(self) -> Session:
+        return self.sessions()
+
+
+def test_a_heartbeat_that_fails_once_goes_on_beating(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    submitted(sessions, FileStore(tmp_path / "files"))
+    with sessions.begin() as session:
+        claim = queue.claim(session, worker="w1", lease=timedelta(seconds=5))
+    assert claim is not None
+    flaky = FlakySessions(sessions, failures=2)
+    with Heartbeat(flaky, claim, 0.05, timedelta(seconds=5)) as beating:  # type: ignore[arg-type]
+        time.sleep(0.5)
+        assert beating.thread.is_alive()
+    assert flaky.failures == 0 and not beating.lost
+    assert only_run(sessions)[0].heartbeat_at > only_run(sessions)[0].started_at  # type: ignore[operator]
+
+
+def test_a_worker_outlives_a_failing_database_step_and_grades_the_job(
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
+    grader: Grader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submitted(sessions, FileStore(tmp_path / "files"))
+    real, calls = worker.grade_one, []
+
+    def failing_first(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE grading_jobs", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "grade_one", failing_first)
+    settings = Settings(data_dir=tmp_path, database_url=database_url, worker_poll_seconds=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=worker.run_workers, args=(settings,), kwargs={"concurrency": 1, "stop": stop, "grader": grader}
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while only_run_or_none(sessions) != RunStatus.graded:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert len(calls) >= 2
+
+
+def only_run_or_none(sessions: sessionmaker[Session]) -> RunStatus | None:
+    with sessions() as session:
+        run = session.scalars(select(GradingRun)).first()
+        return run.status if run is not None else None
