@@ -42,7 +42,7 @@ def create_submission(
     The same Idempotency-Key from the same caller returns the same submission, never a second one."""
     assignment, student_id = authorize_submitting(session, caller, assignment_id, student)
     upload = read_upload(files or [], settings.intake_limits(), settings.data_dir / "incoming")
-    submission, _new = submit(
+    submission, new = submit(
         session,
         store,
         assignment=assignment,
@@ -53,9 +53,11 @@ def create_submission(
         source=Source.api,
         idempotency_key=idempotency_key,
     )
-    (seen,) = describe(session, [submission], assignment, as_staff=True)
     url = str(request.url_for("get_submission", submission_id=submission.id))
-    return Accepted(id=submission.id, status=seen.status, status_url=url)
+    if new:
+        return Accepted(id=submission.id, status="queued", status_url=url)
+    (earlier,) = describe(session, [submission], assignment, as_staff=True)  # a retry: where it is now
+    return Accepted(id=submission.id, status=earlier.status, status_url=url)
 
 
 @router.get("/assignments/{assignment_id}/submissions")
