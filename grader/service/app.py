@@ -15,6 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from grader.service.accounts.endpoints import router as accounts_router
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(IntegrityError, _conflicting_change)
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestLimit, most=settings.api_concurrency)  # outermost: waits before anything
     return app
@@ -111,6 +113,13 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TooSoon):
         headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+
+
+def _conflicting_change(request: Request, exc: Exception) -> JSONResponse:
+    """Two requests at the same moment that each passed the check the other one breaks (the same slug,
+    the same member): the database's constraint refused the second."""
+    detail = "another request made the same change at the same moment; look at the current state and retry"
+    return JSONResponse({"detail": detail}, status_code=409)
 
 
 def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

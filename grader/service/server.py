@@ -16,7 +16,7 @@ from grader.core import Grader
 from grader.service.app import create_app
 from grader.service.grading.worker import run_workers
 from grader.service.migrate import upgrade
-from grader.settings import Settings
+from grader.settings import DEVELOPMENT_SECRET, Settings
 
 
 class _Server(uvicorn.Server):
@@ -55,6 +55,11 @@ def serve_forever(
         grading.start()
     log(f"serving http://{host}:{port} (API docs: http://{host}:{port}/docs) with {workers} worker(s)")
     log(f"database {url}; files in {settings.data_dir.resolve()}")
+    if settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+        log(
+            "WARNING: GRADER_SECRET_KEY is the development default, which anyone can read: "
+            "sign-ins can be forged (set it, and GRADER_ENV=production, for a course)"
+        )
     log("first account: grader users create you@example.org --name 'Your Name' --admin --password-stdin")
     try:
         server.run()

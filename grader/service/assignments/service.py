@@ -70,6 +70,8 @@ def change_assignment(session: Session, assignment: Assignment, changes: dict[st
     for required in ("slug", "title", "catalog", "due_at", "hidden_results"):
         if required in changes and changes[required] is None:
             raise InvalidInput(f"{required} cannot be null")
+    if "title" in changes and not changes["title"]:
+        raise InvalidInput("an assignment needs a title")
     if "slug" in changes:
         check_slug(changes["slug"])
         _check_unique_slug(session, assignment.course_id, changes["slug"], other_than=assignment.id)

@@ -16,6 +16,7 @@ from grader.service.submissions.access import (
     authorize_listing,
     authorize_submission,
     authorize_submitting,
+    may_see_scores,
 )
 from grader.service.submissions.models import Source, Submission
 from grader.service.submissions.schemas import Accepted, RunOut, SubmissionOut
@@ -56,7 +57,7 @@ def create_submission(
     url = str(request.url_for("get_submission", submission_id=submission.id))
     if new:
         return Accepted(id=submission.id, status="queued", status_url=url)
-    (earlier,) = describe(session, [submission], assignment, as_staff=True)  # a retry: where it is now
+    (earlier,) = describe(session, [submission], assignment, as_staff=True, with_scores=False)  # a retry
     return Accepted(id=submission.id, status=earlier.status, status_url=url)
 
 
@@ -68,13 +69,17 @@ def list_submissions(assignment_id: str, session: SessionDep, caller: CallerDep)
     if only_student is not None:
         query = query.where(Submission.student_id == only_student)
     submissions = list(session.scalars(query.order_by(Submission.created_at, Submission.id)))
-    return describe(session, submissions, assignment, as_staff=only_student is None)
+    scores = may_see_scores(caller)
+    return describe(session, submissions, assignment, as_staff=only_student is None, with_scores=scores)
 
 
 @router.get("/submissions/{submission_id}")
 def get_submission(submission_id: str, session: SessionDep, caller: CallerDep) -> SubmissionOut:
     seen = authorize_submission(session, caller, submission_id, scope=READ)
-    (described,) = describe(session, [seen.submission], seen.assignment, as_staff=seen.as_staff)
+    scores = may_see_scores(caller)
+    (described,) = describe(
+        session, [seen.submission], seen.assignment, as_staff=seen.as_staff, with_scores=scores
+    )
     return described
 
 

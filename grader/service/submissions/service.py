@@ -14,7 +14,7 @@ from grader.intake.uploads import Submission as Upload
 from grader.service.assignments.models import Assignment, Extension
 from grader.service.courses.models import Membership, Role
 from grader.service.db import utcnow
-from grader.service.errors import LimitReached, NotFound, TooSoon
+from grader.service.errors import Conflict, LimitReached, NotFound, TooSoon
 from grader.service.grading import queue
 from grader.service.submissions.models import Source, Submission, SubmissionFile
 from grader.service.submissions.storage import FileStore
@@ -46,7 +46,7 @@ def submit(
     anything is stored."""
     now = now or utcnow()
     if idempotency_key is not None and (earlier := _sent_before(session, caller, idempotency_key)):
-        return earlier, False
+        return _same_hand_in(earlier, assignment, student_id), False
     _check_may_submit(session, assignment, student_id, now)
     submission = Submission(
         assignment_id=assignment.id,
@@ -66,7 +66,7 @@ def submit(
         session.rollback()
         if idempotency_key is None or (earlier := _sent_before(session, caller, idempotency_key)) is None:
             raise
-        return earlier, False
+        return _same_hand_in(earlier, assignment, student_id), False
     for name, content in sorted(upload.files.items()):
         sha256 = store.put(content)  # on disk before the row that names it commits
         origin = upload.origins.get(name, name)
@@ -78,6 +78,14 @@ def submit(
     queue.enqueue(session, submission_id=submission.id)
     session.flush()
     return submission, True
+
+
+def _same_hand_in(earlier: Submission, assignment: Assignment, student_id: str) -> Submission:
+    """The earlier submission of a retry; a key used before for another student or assignment is a
+    Conflict (the new work would be silently dropped otherwise)."""
+    if (earlier.assignment_id, earlier.student_id) != (assignment.id, student_id):
+        raise Conflict("this Idempotency-Key was used for another submission; use a new key for each hand-in")
+    return earlier
 
 
 def _sent_before(session: Session, caller: str, idempotency_key: str) -> Submission | None:

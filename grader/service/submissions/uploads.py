@@ -45,7 +45,10 @@ def read_upload(parts: Sequence[UploadedFile], limits: IntakeLimits, scratch: Pa
     try:
         total = 0
         for part, name in zip(parts, names, strict=True):
-            total += _save(part, folder / name, limits.max_upload_bytes - total)
+            try:
+                total += _save(part, folder / name, limits.max_upload_bytes - total)
+            except OSError as exc:  # a name this file system refuses
+                raise InvalidInput(f"the uploaded file name {name!r} is not usable ({exc.strerror})") from exc
             if total > limits.max_upload_bytes:
                 raise TooLarge(f"the upload is larger than the {_mib(limits.max_upload_bytes)} limit")
         try:
@@ -61,7 +64,8 @@ def read_upload(parts: Sequence[UploadedFile], limits: IntakeLimits, scratch: Pa
 def _base_name(filename: str | None) -> str:
     """The file's own name, whatever path a browser or a Windows client sent with it."""
     name = PureWindowsPath(filename or "").name  # splits at both / and \\
-    if not name or name in {".", ".."} or "\x00" in name or len(name) > 255:
+    too_long = len(name.encode("utf-8", "surrogateescape")) > 255  # the file system counts bytes
+    if not name or name in {".", ".."} or "\x00" in name or too_long:
         raise InvalidInput(f"the uploaded file name {filename!r} is not usable; give each file its own name")
     return name
 

@@ -290,3 +290,50 @@ def test_three_infrastructure_failures_show_the_submission_failed_to_staff_witho
     assert (failed["status"], failed["score"]) == ("failed", None)
     report = world.client.get(f"/api/v1/submissions/{submission}/report", headers=world.headers["student"])
     assert report.status_code == 409 and "failed three times" in report.json()["detail"]
+
+
+def test_a_file_name_too_long_for_the_file_system_is_refused_not_a_crash(world: World) -> None:
+    before = what_is_stored(world)
+    answer = post(world, files=[("files", ("é" * 200 + ".py", LAYERS))])  # 200 characters, 403 bytes
+    assert answer.status_code == 422 and "not usable" in answer.json()["detail"]
+    assert what_is_stored(world) == before
+
+
+def test_an_idempotency_key_reused_for_another_student_is_a_conflict_not_a_dropped_hand_in(
+    world: World,
+) -> None:
+    first = post(world, "ta", key="k1", data={"student": world.emails["student"]})
+    assert first.status_code == 202
+    before = what_is_stored(world)
+    other = post(world, "ta", key="k1", data={"student": world.emails["owner"]})
+    assert other.status_code == 409 and "Idempotency-Key was used for another" in other.json()["detail"]
+    assert what_is_stored(world) == before
+
+
+def test_a_token_without_grades_read_sees_statuses_but_no_scores(world: World) -> None:
+    url = f"/api/v1/submissions/{world.submission}"
+    seen = world.client.get(url, headers=world.headers["token:submissions:read"]).json()
+    assert (seen["status"], seen["score"], seen["max_score"]) == ("graded", None, None)
+    listed = world.client.get(submissions_url(world), headers=world.headers["token:submissions:read"]).json()
+    assert [(item["score"], item["max_score"]) for item in listed] == [(None, None)]
+    staff = world.client.get(url, headers=world.headers["ta"]).json()
+    assert (staff["score"], staff["max_score"]) == (3.0, 5.0)
+
+
+def test_an_assignment_cannot_lose_its_title(world: World) -> None:
+    answer = world.client.patch(
+        f"/api/v1/assignments/{world.assignment}", json={"title": "  "}, headers=world.headers["instructor"]
+    )
+    assert answer.status_code == 422 and "title" in answer.json()["detail"]
+
+
+def test_two_courses_with_one_slug_at_the_same_moment_give_201_and_409_never_500(world: World) -> None:
+    def create(_: int) -> int:
+        body = {"slug": "same-moment", "title": "Twice"}
+        return int(
+            world.client.post("/api/v1/courses", json=body, headers=world.headers["admin"]).status_code
+        )
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(create, range(6)))
+    assert statuses == [201] + [409] * 5
