@@ -3,10 +3,12 @@ score of what they see), never the run's seed; staff see the whole report, and t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from grader.service.submissions.feedback import students_report
 from tests.grader.service.api.conftest import REPORT, World
 
 PAST, FUTURE = "2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
@@ -100,3 +102,59 @@ def test_the_report_is_409_until_graded(world: World) -> None:
         f"/api/v1/submissions/{answer.json()['id']}/report", headers=world.headers["owner"]
     )
     assert report.status_code == 409 and "not graded yet" in report.json()["detail"]
+
+
+def _check(id: str, target: str, visibility: str, status: str, message: str) -> dict[str, Any]:
+    return {
+        "id": id,
+        "target": target,
+        "question": "Q1",
+        "status": status,
+        "score": 1.0 if status == "passed" else 0.0,
+        "max_score": 1.0,
+        "visibility": visibility,
+        "message": message,
+        "diagnosis": [],
+        "errors": {},
+    }
+
+
+def test_visible_messages_do_not_name_a_function_that_fails_hidden_checks_only() -> None:
+    """The grader's notes in visible checks name failing functions; one that fails hidden checks only
+    must not be named to a student before the hidden results are shown."""
+    report = {
+        **REPORT,
+        "checks": [
+            _check("layers.relu_forward.notebook", "layers.relu_forward", "visible", "passed", "ok"),
+            _check("layers.relu_forward.hidden", "layers.relu_forward", "hidden", "failed", "out differs"),
+            _check(
+                "layers.relu_backward.notebook",
+                "layers.relu_backward",
+                "visible",
+                "passed",
+                "dx differ from the reference but are the exact gradient of your own relu_forward, so its "
+                "mistake costs points in relu_forward's checks only",
+            ),
+            _check(
+                "fc_net.loss.notebook",
+                "fc_net.FullyConnectedNet",
+                "visible",
+                "failed",
+                "loss differs (max relative error 0.5)\n"
+                "judged against the course's architecture built from your own layer functions, because "
+                "layers.relu_forward fails its own checks (it loses those points there, not here)\n"
+                "it relies on functions that fail their own checks: "
+                "layers.affine_forward, layers.relu_forward",
+            ),
+            _check(
+                "layers.affine_forward.notebook", "layers.affine_forward", "visible", "failed", "out differs"
+            ),
+        ],
+    }
+    hidden = students_report(report, show_hidden=False)
+    assert "relu_forward" not in json.dumps([c["message"] for c in hidden["checks"]])
+    messages = {check["id"]: check["message"] for check in hidden["checks"]}
+    assert messages["fc_net.loss.notebook"] == "loss differs (max relative error 0.5)"  # the rest stays
+    assert messages["layers.affine_forward.notebook"] == "out differs"
+    shown = students_report(report, show_hidden=True)
+    assert [c["message"] for c in shown["checks"]] == [c["message"] for c in report["checks"]]
