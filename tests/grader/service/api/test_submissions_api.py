@@ -337,3 +337,15 @@ def test_two_courses_with_one_slug_at_the_same_moment_give_201_and_409_never_500
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(pool.map(create, range(6)))
     assert statuses == [201] + [409] * 5
+
+
+@pytest.mark.parametrize(
+    "due_at", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01", "2027-02-30T00:00Z"]
+)
+def test_a_due_date_out_of_range_is_422_not_a_crash(world: World, due_at: str) -> None:
+    answer = world.client.post(
+        f"/api/v1/assignments/{world.assignment}/extensions",
+        json={"email": world.emails["student"], "due_at": due_at},
+        headers=world.headers["instructor"],
+    )
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("due_at:")
