@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -39,6 +40,9 @@ from grader.assignments import known_assignments
 from tests.grader.service.api.conftest import GRADED_NAMES, World
 
 CALLERS = ("anonymous", "student", "admin")
+# The same cases on every run, so that `make test` passes or fails for the code, not for the draw;
+# GRADER_FUZZ_RANDOM=1 draws new ones (how the out-of-range due date was found).
+FIXED = os.environ.get("GRADER_FUZZ_RANDOM") != "1"
 EMAIL_FIELDS = ("email", "student")  # members and extensions: `email`; a submission's form: `student`
 SLUGS = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,30}", fullmatch=True)
 
@@ -137,7 +141,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, derandomize=FIXED, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_gets_a_server_error(case: Case, world: World, caller: str) -> None:
     case.headers = {**(case.headers or {}), **world.headers[caller]}
     case.call_and_validate(checks=[not_a_server_error, errors_have_a_detail])
@@ -203,7 +207,12 @@ UPLOADS = st.one_of(LOOSE, ONE_ZIP, ANYTHING)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("caller", ["owner", "admin"])
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=FIXED,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     parts=UPLOADS,
     student=st.sampled_from([None, "owner", "student", "other_student", "nobody"]),
