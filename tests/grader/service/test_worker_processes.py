@@ -1,6 +1,5 @@
 """`grader worker` as real processes on both databases: a worker killed mid-grade loses its job to
-another, which grades it exactly once; SIGTERM lets the grading in progress finish before the exit; two
-workers grading in the Docker sandbox share one queue of 50 submissions, none graded twice."""
+another, which grades it exactly once; SIGTERM lets the grading in progress finish before the exit."""
 
 from __future__ import annotations
 
@@ -32,24 +31,14 @@ def slow_submission(sessions: sessionmaker[Session], data_dir: Path) -> None:
         students_submissions(session, FileStore(data_dir / "files"), upload)
 
 
-def start_worker(
-    database_url: str, data_dir: Path, lease: float = 30.0, sandbox_image: str | None = None
-) -> subprocess.Popen[bytes]:
-    """A `grader worker` process, grading in local processes or (given the image) in Docker with a pool
-    of one; its lease is long (a loaded machine may delay a heartbeat by seconds) unless the test waits
-    for it to expire."""
-    sandbox = {"GRADER_SANDBOX": "process"}
-    if sandbox_image is not None:
-        sandbox = {
-            "GRADER_SANDBOX": "docker",
-            "GRADER_SANDBOX_IMAGE": sandbox_image,
-            "GRADER_SANDBOX_POOL_SIZE": "1",
-        }
+def start_worker(database_url: str, data_dir: Path, lease: float = 30.0) -> subprocess.Popen[bytes]:
+    """A `grader worker` process; its lease is long (a loaded machine may delay a heartbeat by seconds)
+    unless the test waits for it to expire."""
     env = {
         **os.environ,
-        **sandbox,
         "GRADER_DATABASE_URL": database_url,
         "GRADER_DATA_DIR": str(data_dir),
+        "GRADER_SANDBOX": "process",
         "GRADER_WORKER_LEASE_SECONDS": str(lease),
         "GRADER_WORKER_HEARTBEAT_SECONDS": "0.5",
         "GRADER_WORKER_POLL_SECONDS": "0.2",
@@ -117,14 +106,14 @@ def test_sigterm_lets_the_grading_in_progress_finish_then_exits(
     assert job_status(sessions) == JobStatus.done
 
 
-def test_two_worker_processes_on_one_queue_grade_every_submission_once_in_docker(
-    sessions: sessionmaker[Session], database_url: str, tmp_path: Path, sandbox_image: str
+def test_two_worker_processes_on_one_queue_grade_every_submission_once(
+    sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     with sessions.begin() as session:
         students_submissions(
             session, FileStore(tmp_path / "files"), load_submission(buggy.CORRECT_COURSE), 50
         )
-    workers = [start_worker(database_url, tmp_path, sandbox_image=sandbox_image) for _ in range(2)]
+    workers = [start_worker(database_url, tmp_path) for _ in range(2)]
     try:
         wait_for(lambda: sum(run.status == RunStatus.graded for run in runs(sessions)) == 50, 240)
     finally:
