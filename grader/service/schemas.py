@@ -25,4 +25,6 @@ class Request(BaseModel):
 
 
 class Answer(BaseModel):
-    pass
+    """Read from the ORM object of the same fields: `CourseOut.model_validate(course)`."""
+
+    model_config = ConfigDict(from_attributes=True)

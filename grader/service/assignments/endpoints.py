@@ -24,19 +24,23 @@ def create_assignment(
 ) -> AssignmentOut:
     """A new assignment of the course (its instructors), graded by a known catalog."""
     course = authorize_course(session, caller, course_id, Need.manage)
-    return AssignmentOut.of(service.create_assignment(session, course, **body.model_dump()))
+    return AssignmentOut.model_validate(service.create_assignment(session, course, **body.model_dump()))
 
 
 @router.get("/courses/{course_id}/assignments")
 def list_assignments(course_id: str, session: SessionDep, caller: CallerDep) -> list[AssignmentOut]:
     """The course's assignments, by due date."""
     course = authorize_course(session, caller, course_id, Need.view)
-    return [AssignmentOut.of(assignment) for assignment in service.assignments_of(session, course)]
+    return [
+        AssignmentOut.model_validate(assignment) for assignment in service.assignments_of(session, course)
+    ]
 
 
 @router.get("/assignments/{assignment_id}")
 def get_assignment(assignment_id: str, session: SessionDep, caller: CallerDep) -> AssignmentOut:
-    return AssignmentOut.of(service.authorize_assignment(session, caller, assignment_id, Need.view))
+    return AssignmentOut.model_validate(
+        service.authorize_assignment(session, caller, assignment_id, Need.view)
+    )
 
 
 @router.patch("/assignments/{assignment_id}")
@@ -46,7 +50,7 @@ def change_assignment(
     """Change the fields given (the course's instructors)."""
     assignment = service.authorize_assignment(session, caller, assignment_id, Need.manage)
     changes = body.model_dump(exclude_unset=True)
-    return AssignmentOut.of(service.change_assignment(session, assignment, changes))
+    return AssignmentOut.model_validate(service.change_assignment(session, assignment, changes))
 
 
 @router.post("/assignments/{assignment_id}/extensions", status_code=status.HTTP_201_CREATED)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from grader.service.assignments.models import Assignment, HiddenResults
+from grader.service.assignments.models import HiddenResults
 from grader.service.schemas import Answer, Request, UTCMoment
 
 
@@ -41,21 +41,6 @@ class AssignmentOut(Answer):
     min_interval_seconds: int | None
     hidden_results: HiddenResults
     created_at: datetime
-
-    @classmethod
-    def of(cls, assignment: Assignment) -> AssignmentOut:
-        return cls(
-            id=assignment.id,
-            course_id=assignment.course_id,
-            slug=assignment.slug,
-            title=assignment.title,
-            catalog=assignment.catalog,
-            due_at=assignment.due_at,
-            max_submissions=assignment.max_submissions,
-            min_interval_seconds=assignment.min_interval_seconds,
-            hidden_results=assignment.hidden_results,
-            created_at=assignment.created_at,
-        )
 
 
 class ExtensionPut(Request):

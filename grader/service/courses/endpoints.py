@@ -15,13 +15,13 @@ router = APIRouter(prefix="/api/v1", tags=["courses"])
 @router.post("/courses", status_code=status.HTTP_201_CREATED)
 def create_course(body: CourseCreate, session: SessionDep, caller: CallerDep) -> CourseOut:
     """A new course (admins and instructors); its creator becomes its instructor."""
-    return CourseOut.of(service.create_course(session, caller, slug=body.slug, title=body.title))
+    return CourseOut.model_validate(service.create_course(session, caller, slug=body.slug, title=body.title))
 
 
 @router.get("/courses")
 def list_courses(session: SessionDep, caller: CallerDep) -> list[CourseOut]:
     """The courses the caller belongs to (all of them, for an admin)."""
-    return [CourseOut.of(course) for course in service.courses_of(session, caller)]
+    return [CourseOut.model_validate(course) for course in service.courses_of(session, caller)]
 
 
 @router.post("/courses/{course_id}/members", status_code=status.HTTP_201_CREATED)

@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import Field
 
 from grader.service.accounts.models import User
-from grader.service.courses.models import Course, Membership, Role
+from grader.service.courses.models import Membership, Role
 from grader.service.schemas import Answer, Request
 
 
@@ -19,10 +19,6 @@ class CourseOut(Answer):
     slug: str
     title: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, course: Course) -> CourseOut:
-        return cls(id=course.id, slug=course.slug, title=course.title, created_at=course.created_at)
 
 
 class MemberPut(Request):

@@ -101,4 +101,4 @@ def list_runs(submission_id: str, session: SessionDep, caller: CallerDep) -> lis
         .where(GradingRun.submission_id == seen.submission.id)
         .order_by(GradingRun.started_at, GradingRun.attempt)
     )
-    return [RunOut.of(run) for run in runs]
+    return [RunOut.model_validate(run) for run in runs]

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from grader.service.grading.models import GradingRun
 from grader.service.schemas import Answer
 
 SubmissionStatus = Literal["queued", "running", "graded", "failed"]
@@ -46,21 +45,3 @@ class RunOut(Answer):
     score: float | None
     max_score: float | None
     error: str | None
-
-    @classmethod
-    def of(cls, run: GradingRun) -> RunOut:
-        return cls(
-            id=run.id,
-            attempt=run.attempt,
-            status=run.status,
-            worker=run.worker,
-            seed=run.seed,
-            sandbox_image=run.sandbox_image,
-            grader_version=run.grader_version,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            seconds=run.seconds,
-            score=run.score,
-            max_score=run.max_score,
-            error=run.error,
-        )
