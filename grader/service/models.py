@@ -4,10 +4,12 @@ from grader.service.accounts.models import ApiToken, User
 from grader.service.assignments.models import Assignment, Extension
 from grader.service.courses.models import Course, Membership
 from grader.service.db import Base
-from grader.service.grading.models import GradingJob, GradingRun
+from grader.service.grading.models import GradingJob, GradingRun, Regrade
 from grader.service.submissions.models import Submission, SubmissionFile
+from grader.service.webhooks.models import AnnouncedGrade, Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
+    "AnnouncedGrade",
     "ApiToken",
     "Assignment",
     "Base",
@@ -16,7 +18,11 @@ __all__ = [
     "GradingJob",
     "GradingRun",
     "Membership",
+    "Regrade",
     "Submission",
     "SubmissionFile",
     "User",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Enum, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grader.service.db import Base, UTCDateTime, created_column, id_column
@@ -16,6 +16,16 @@ class HiddenResults(enum.StrEnum):
     never = "never"
     after_due = "after_due"
     always = "always"
+
+
+class LatePolicy(enum.StrEnum):
+    none = "none"  # late submissions are refused after the (student's) due date
+    per_day = "per_day"  # a penalty per started day late, up to max_late_days, refused after that
+
+
+class Counting(enum.StrEnum):
+    best = "best"  # the submission with the highest final score counts
+    last = "last"  # the latest graded submission counts
 
 
 class Assignment(Base):
@@ -34,6 +44,15 @@ class Assignment(Base):
         Enum(HiddenResults, name="hidden_results", native_enum=False, length=20),
         default=HiddenResults.after_due,
     )
+    late_policy: Mapped[LatePolicy] = mapped_column(
+        Enum(LatePolicy, name="late_policy", native_enum=False, length=20), default=LatePolicy.none
+    )
+    penalty_per_day: Mapped[float] = mapped_column(Float, default=0.0)  # a fraction of the score
+    max_late_days: Mapped[int | None] = mapped_column(Integer)  # None: no limit (per_day only)
+    counting: Mapped[Counting] = mapped_column(
+        Enum(Counting, name="counting", native_enum=False, length=10), default=Counting.best
+    )
+    canvas_assignment_id: Mapped[str | None] = mapped_column(String(100))  # names the Canvas export column
     created_at: Mapped[datetime] = created_column()
 
 

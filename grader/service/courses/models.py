@@ -23,6 +23,8 @@ class Course(Base):
     id: Mapped[str] = id_column()
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(300))
+    # How a roster's login id that is not an email becomes one: "{login}@university.edu"; None: not at all.
+    login_email_pattern: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = created_column()
 
 
@@ -34,5 +36,11 @@ class Membership(Base):
     course_id: Mapped[str] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(Enum(Role, name="role", native_enum=False, length=20))
-    student_number: Mapped[str | None] = mapped_column(String(100))
+    student_number: Mapped[str | None] = mapped_column(String(100))  # SIS user id, Moodle's ID number
+    # The LMS's own ids, kept from its roster so that grade exports match back to its students.
+    lms_id: Mapped[str | None] = mapped_column(String(100))  # Canvas's user ID
+    sis_login_id: Mapped[str | None] = mapped_column(String(320))
+    section: Mapped[str | None] = mapped_column(String(300))
+    first_name: Mapped[str | None] = mapped_column(String(200))  # as the LMS splits the name (Moodle)
+    last_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_column()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grader.service.db import Base, UTCDateTime, created_column, id_column, utcnow
@@ -27,9 +27,14 @@ class RunStatus(enum.StrEnum):
     abandoned = "abandoned"  # its worker lost the lease (died, or was too slow to beat)
 
 
+# Lower numbers are claimed first: a mass regrade never delays a student's fresh feedback.
+PRIORITY_SUBMISSION = 0
+PRIORITY_REGRADE = 10
+
+
 class GradingJob(Base):
     __tablename__ = "grading_jobs"
-    __table_args__ = (Index("ix_grading_jobs_claimable", "status", "available_at"),)
+    __table_args__ = (Index("ix_grading_jobs_claimable", "status", "priority", "available_at"),)
 
     id: Mapped[str] = id_column()
     submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
@@ -37,9 +42,24 @@ class GradingJob(Base):
         Enum(JobStatus, name="job_status", native_enum=False, length=20), default=JobStatus.queued
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=PRIORITY_SUBMISSION)
+    regrade_id: Mapped[str | None] = mapped_column(ForeignKey("regrades.id"), index=True)  # a mass regrade's
     available_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = created_column()
+
+
+class Regrade(Base):
+    """A mass regrade of an assignment, asked for by its staff: its jobs carry its id (its progress)."""
+
+    __tablename__ = "regrades"
+
+    id: Mapped[str] = id_column()
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(40))  # "user:<id>" or "token:<id>"
+    every_submission: Mapped[bool] = mapped_column(Boolean, default=False)  # False: the counting ones
+    jobs: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_column()
 
 
