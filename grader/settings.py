@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(120.0, ge=1, description="how long a claimed job is a worker's")
     worker_heartbeat_seconds: float = Field(20.0, gt=0, description="how often a worker renews its lease")
     worker_poll_seconds: float = Field(1.0, gt=0, description="how long an idle worker waits for a job")
+    webhook_allow_private: bool = Field(
+        False, description="let webhooks reach loopback, private and link-local addresses (a campus LMS)"
+    )
+    metrics_token: SecretStr | None = Field(None, description="when set, /metrics wants it as a Bearer token")
 
     time_scale: float = Field(1.0, gt=0, le=20, description="multiplies every probe's time limit")
     probe_memory_bytes: int = Field(1024**3, ge=64 * 1024**2, description="address space of one probe")
