@@ -41,6 +41,12 @@ class LimitReached(DomainError):
     status_code = 409
 
 
+class LateRefused(DomainError):
+    """Past the due date (or the late days) the assignment's late policy allows."""
+
+    status_code = 403
+
+
 class TooSoon(DomainError):
     """Again too soon (a submission, a login after failures): `retry_after` seconds to wait (Retry-After)."""
 

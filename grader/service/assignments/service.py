@@ -67,7 +67,8 @@ def authorize_assignment(
 
 def change_assignment(session: Session, assignment: Assignment, changes: dict[str, Any]) -> Assignment:
     """Apply the fields given (None clears the limits; a required field cannot be cleared)."""
-    for required in ("slug", "title", "catalog", "due_at", "hidden_results"):
+    required_fields = ("slug", "title", "catalog", "due_at", "hidden_results", "late_policy", "counting")
+    for required in (*required_fields, "penalty_per_day"):
         if required in changes and changes[required] is None:
             raise InvalidInput(f"{required} cannot be null")
     if "title" in changes and not changes["title"]:

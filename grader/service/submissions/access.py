@@ -87,11 +87,13 @@ def authorize_submitting(
     return assignment, course_student(session, assignment.course_id, student).id
 
 
-def authorize_listing(session: Session, caller: Caller, assignment_id: str) -> tuple[Assignment, str | None]:
-    """The assignment, and whose submissions the caller may list: everyone's (None: staff, and tokens
-    with submissions:read) or, for a student, their own (their id)."""
+def authorize_listing(
+    session: Session, caller: Caller, assignment_id: str, *, scope: str = READ
+) -> tuple[Assignment, str | None]:
+    """The assignment, and whose submissions (or grades) the caller may list: everyone's (None: staff,
+    and tokens with `scope`) or, for a student, their own (their id)."""
     try:
-        return authorize_assignment(session, caller, assignment_id, Need.staff, scope=READ), None
+        return authorize_assignment(session, caller, assignment_id, Need.staff, scope=scope), None
     except Forbidden:
         if caller.token is not None:
             raise

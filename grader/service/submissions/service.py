@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.intake.uploads import Submission as Upload
+from grader.service.assignments.late_policy import check_may_hand_in
 from grader.service.assignments.models import Assignment, Extension
 from grader.service.courses.models import Membership, Role
 from grader.service.db import utcnow
@@ -102,6 +103,7 @@ def _check_may_submit(session: Session, assignment: Assignment, student_id: str,
     )
     if member is None or member.role != Role.student:
         raise NotFound("no such student in this course")
+    check_may_hand_in(assignment, now, due_for(session, assignment, student_id))
     mine = (Submission.assignment_id == assignment.id) & (Submission.student_id == student_id)
     count = session.scalar(select(func.count()).select_from(Submission).where(mine)) or 0
     if assignment.max_submissions is not None and count >= assignment.max_submissions:

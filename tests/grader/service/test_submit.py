@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grader.intake.uploads import Submission as Upload
 from grader.service.accounts.models import User
-from grader.service.assignments.models import Assignment, Extension
-from grader.service.errors import LimitReached, NotFound, TooSoon
+from grader.service.assignments.models import Assignment, Extension, LatePolicy
+from grader.service.errors import LateRefused, LimitReached, NotFound, TooSoon
 from grader.service.grading.models import GradingJob
 from grader.service.submissions.models import Source, Submission, SubmissionFile
 from grader.service.submissions.service import submit
@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> FileStore:
     return FileStore(tmp_path / "files")
 
 
-def setup(sessions: sessionmaker[Session], **limits: int) -> tuple[str, str]:
+def setup(sessions: sessionmaker[Session], **limits: object) -> tuple[str, str]:
     with sessions.begin() as session:
         assignment, student = course_with_student(session)
         for name, value in limits.items():
@@ -115,18 +115,35 @@ def test_the_limit_and_the_interval_refuse_with_the_wait(
     assert too_soon.value.retry_after == 15 and too_soon.value.status_code == 429
     send(sessions, store, ids, start + timedelta(seconds=61))
     with pytest.raises(LimitReached, match="limit of 2"):
-        send(sessions, store, ids, start + timedelta(hours=2))
+        send(sessions, store, ids, start + timedelta(minutes=50))
     assert count(sessions, Submission) == 2 and count(sessions, GradingJob) == 2
 
 
 def test_late_is_after_the_students_own_due_date(sessions: sessionmaker[Session], store: FileStore) -> None:
-    ids = setup(sessions)
+    ids = setup(sessions, late_policy=LatePolicy.per_day)
     late, _ = send(sessions, store, ids, DUE + timedelta(minutes=1))
     with sessions.begin() as session:
         session.add(Extension(assignment_id=ids[0], user_id=ids[1], due_at=DUE + timedelta(days=2)))
     extended, _ = send(sessions, store, ids, DUE + timedelta(days=1))
 
     assert late.late and not extended.late
+
+
+def test_late_work_is_refused_where_the_policy_would_never_count_it_and_nothing_is_stored(
+    sessions: sessionmaker[Session], store: FileStore
+) -> None:
+    ids = setup(sessions)  # late_policy none: the default
+    with pytest.raises(LateRefused, match="takes no late submissions; the course's staff can grant"):
+        send(sessions, store, ids, DUE + timedelta(seconds=1))
+    capped = setup(sessions, late_policy=LatePolicy.per_day, penalty_per_day=0.1, max_late_days=2)
+    send(sessions, store, capped, DUE + timedelta(days=2))  # the second started day: taken
+    with pytest.raises(LateRefused, match="3 days after the due date .* past the 2 late days"):
+        send(sessions, store, capped, DUE + timedelta(days=2, seconds=1))
+    assert count(sessions, Submission) == 1 and count(sessions, GradingJob) == 1
+    with sessions.begin() as session:  # an extension moves the student's own due date
+        session.add(Extension(assignment_id=ids[0], user_id=ids[1], due_at=DUE + timedelta(days=1)))
+    made, _ = send(sessions, store, ids, DUE + timedelta(hours=23))
+    assert not made.late
 
 
 def test_someone_not_a_student_of_the_course_is_refused_and_nothing_is_stored(

@@ -263,6 +263,9 @@ def test_too_soon_after_the_last_submission_is_429_with_retry_after(world: World
 
 def test_a_submission_after_the_due_date_is_kept_and_marked_late_unless_extended(world: World) -> None:
     _set(world, due_at="2020-01-01T00:00:00Z")
+    refused = post(world)  # the default late policy: none
+    assert refused.status_code == 403 and "takes no late submissions" in refused.json()["detail"]
+    _set(world, late_policy="per_day", penalty_per_day=0.1)
     late = post(world).json()
     assert world.client.get(late["status_url"], headers=world.headers["student"]).json()["late"] is True
     extended = world.client.post(
