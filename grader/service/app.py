@@ -27,6 +27,7 @@ from grader.service.courses.endpoints import router as courses_router
 from grader.service.db import make_engine, session_factory
 from grader.service.errors import DomainError, TooSoon, Unauthorized
 from grader.service.grades.endpoints import router as grades_router
+from grader.service.grading.endpoints import router as regrades_router
 from grader.service.migrate import upgrade
 from grader.service.submissions.endpoints import router as submissions_router
 from grader.service.submissions.storage import FileStore
@@ -61,7 +62,14 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     app.state.store = FileStore(settings.data_dir / "files")
     app.state.login_throttle = LoginThrottle()
     app.state.sandbox_health = sandbox_health or (lambda: "not checked by this process")
-    for router in (accounts_router, courses_router, assignments_router, submissions_router, grades_router):
+    for router in (
+        accounts_router,
+        courses_router,
+        assignments_router,
+        submissions_router,
+        grades_router,
+        regrades_router,
+    ):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     app.add_exception_handler(DomainError, _domain_error)

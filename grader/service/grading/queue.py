@@ -19,7 +19,13 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from grader.service.db import utcnow
-from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
+from grader.service.grading.models import (
+    PRIORITY_SUBMISSION,
+    GradingJob,
+    GradingRun,
+    JobStatus,
+    RunStatus,
+)
 
 MAX_INFRASTRUCTURE_FAILURES = 3
 RETRY_DELAY = timedelta(seconds=10)
@@ -38,9 +44,21 @@ class Claim:
     worker: str
 
 
-def enqueue(session: Session, *, submission_id: str) -> GradingJob:
+def enqueue(
+    session: Session,
+    *,
+    submission_id: str,
+    priority: int = PRIORITY_SUBMISSION,
+    regrade_id: str | None = None,
+) -> GradingJob:
     """A job to grade the submission, committed with it by the caller (in the same transaction)."""
-    job = GradingJob(submission_id=submission_id, status=JobStatus.queued, available_at=utcnow())
+    job = GradingJob(
+        submission_id=submission_id,
+        status=JobStatus.queued,
+        available_at=utcnow(),
+        priority=priority,
+        regrade_id=regrade_id,
+    )
     session.add(job)
     session.flush()
     return job
@@ -53,10 +71,12 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 
 def claim(session: Session, *, worker: str, lease: timedelta, now: datetime | None = None) -> Claim | None:
-    """Take the oldest claimable job (queued, or running under an expired lease) and start its run;
-    None if there is none. The caller commits at once: the claim is its own short transaction."""
+    """Take the most urgent claimable job (queued, or running under an expired lease: fresh submissions
+    before regrades, then the oldest) and start its run; None if there is none. The caller commits at
+    once: the claim is its own short transaction."""
     now = now or utcnow()
-    candidates = select(GradingJob).where(_claimable(now)).order_by(GradingJob.available_at).limit(5)
+    urgent_first = (GradingJob.priority, GradingJob.available_at)
+    candidates = select(GradingJob).where(_claimable(now)).order_by(*urgent_first).limit(5)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     for job in session.scalars(candidates).all():

@@ -40,8 +40,16 @@ def is_own(session: Session, caller: Caller, submission: Submission, assignment:
 
 
 def authorize_submission(
-    session: Session, caller: Caller, submission_id: str, *, scope: str, staff_only: bool = False
+    session: Session,
+    caller: Caller,
+    submission_id: str,
+    *,
+    scope: str | None,
+    staff_only: bool = False,
+    staff_reason: str = "only the course's staff may see grading runs (they carry the hidden seeds)",
 ) -> Seen:
+    """`scope` None: closed to API tokens; `staff_only`: closed to the submission's own student, with
+    `staff_reason` as the answer."""
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound("no such submission")
@@ -49,7 +57,7 @@ def authorize_submission(
     assert assignment is not None
     if not caller.is_admin and is_own(session, caller, submission, assignment):
         if staff_only:
-            raise Forbidden("only the course's staff may see grading runs (they carry the hidden seeds)")
+            raise Forbidden(staff_reason)
         return Seen(submission, assignment, as_staff=False)
     try:
         authorize_course(session, caller, assignment.course_id, Need.staff, scope=scope)

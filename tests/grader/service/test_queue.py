@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grader.service.db import utcnow
 from grader.service.grading import queue
-from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
+from grader.service.grading.models import PRIORITY_REGRADE, GradingJob, GradingRun, JobStatus, RunStatus
 from tests.grader.service.factories import course_with_student, submission
 
 LEASE = timedelta(seconds=30)
@@ -140,3 +140,22 @@ def test_workers_in_threads_share_the_queue_and_none_grades_a_job_twice(
     everything = [job for done in graded.values() for job in done]
     assert sorted(everything) == sorted(jobs)  # every job graded, none twice
     assert all(run.status == RunStatus.graded for run in runs(sessions)) and len(runs(sessions)) == 30
+
+
+def test_fresh_submissions_are_claimed_before_older_regrades(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        assignment, student = course_with_student(session)
+        regrades = [
+            queue.enqueue(
+                session,
+                submission_id=submission(session, assignment, student).id,
+                priority=PRIORITY_REGRADE,
+            ).id
+            for _ in range(3)
+        ]
+    (fresh,) = queued_jobs(sessions, 1)  # later than every regrade
+    order = []
+    while (held := claim(sessions, "w", now=utcnow() + timedelta(seconds=1))) is not None:
+        order.append(held.job_id)
+        assert complete(sessions, held)
+    assert order[0] == fresh and sorted(order[1:]) == sorted(regrades)

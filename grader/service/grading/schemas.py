@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class RegradeQueued(BaseModel):
+    """A submission's regrade job: its status URL shows `queued`, then `running`, then the new grade."""
+
+    submission_id: str
+    job_id: str
+    status: Literal["queued", "running"]
+    status_url: str
+
+
+class RegradeProgress(BaseModel):
+    id: str
+    assignment_id: str
+    every_submission: bool  # False: every student's counting submission
+    jobs: int  # the submissions it regrades (those already waiting or running are not queued twice)
+    queued: int
+    running: int
+    done: int
+    failed: int  # three infrastructure failures: the earlier grade stands
+    finished: bool
+    created_at: datetime
