@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,9 @@ from grader.service.db import make_engine, session_factory
 from grader.service.errors import DomainError, TooSoon, Unauthorized
 from grader.service.grades.endpoints import router as grades_router
 from grader.service.grading.endpoints import router as regrades_router
+from grader.service.metrics import CountRequests, metrics
 from grader.service.migrate import upgrade
+from grader.service.schemas import errors
 from grader.service.submissions.endpoints import router as submissions_router
 from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
@@ -72,11 +74,20 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     ):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        tags=["service"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}, **errors(401)},
+    )
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(IntegrityError, _conflicting_change)
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_bytes + MULTIPART_OVERHEAD)
-    app.add_middleware(RequestLimit, most=settings.api_concurrency)  # outermost: waits before anything
+    app.add_middleware(RequestLimit, most=settings.api_concurrency)  # waits before anything
+    app.add_middleware(CountRequests)  # outermost: counts every answer, a 413 or a 500 too
     return app
 
 

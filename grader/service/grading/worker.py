@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from grader.engine.executor import SandboxUnavailable
 from grader.service.assignments.models import Assignment
 from grader.service.db import make_engine, session_factory
 from grader.service.grading import queue
+from grader.service.metrics import GRADING_SECONDS, GRADINGS
 from grader.service.migrate import upgrade
 from grader.service.submissions.models import Submission, SubmissionFile
 from grader.service.submissions.storage import FileStore
@@ -113,6 +115,7 @@ def grade_one(
         claim = queue.claim(session, worker=worker, lease=timing.lease)
     if claim is None:
         return None
+    started = time.monotonic()
     try:
         with sessions() as session:
             job = load_job(session, store, claim)
@@ -121,6 +124,7 @@ def grade_one(
     except (SandboxUnavailable, OSError) as exc:
         with sessions.begin() as session:
             outcome = queue.fail(session, claim, error=f"{type(exc).__name__}: {exc}")
+        GRADINGS.labels(outcome="failed" if outcome is not None else "lost").inc()
         log.warning(
             "submission %s, attempt %d: %s (job %s)", claim.submission_id, claim.attempt, exc, outcome
         )
@@ -134,7 +138,9 @@ def grade_one(
             max_score=report.max_score,
             sandbox_image=report.sandbox.get("image"),
         )
+    GRADINGS.labels(outcome="graded" if stored else "lost").inc()
     if stored:
+        GRADING_SECONDS.observe(time.monotonic() - started)
         log.info(
             "graded submission %s, attempt %d: %g/%g",
             claim.submission_id,

@@ -24,6 +24,7 @@ from grader.intake.uploads import load_submission
 from grader.service.grading import queue, worker
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.grading.worker import Heartbeat, Timing, grade_one
+from grader.service.metrics import REGISTRY
 from grader.service.submissions.models import SubmissionFile
 from grader.service.submissions.storage import FileStore
 from grader.settings import Settings
@@ -44,6 +45,11 @@ def submitted(sessions: sessionmaker[Session], store: FileStore) -> str:
         return made
 
 
+def sample(name: str, **labels: str) -> float:
+    """A metric's value in this process now (0 before its first count)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def only_run(sessions: sessionmaker[Session]) -> tuple[GradingRun, GradingJob]:
     with sessions() as session:
         (run,) = session.scalars(select(GradingRun))
@@ -56,9 +62,12 @@ def test_a_submission_is_graded_with_its_runs_seed_and_stored_once(
 ) -> None:
     store = FileStore(tmp_path / "files")
     submitted(sessions, store)
+    graded, timed = sample("grader_gradings_total", outcome="graded"), sample("grader_grading_seconds_count")
 
     claim = grade_one(sessions, store, grader, worker="w1", timing=TIMING)
 
+    assert sample("grader_gradings_total", outcome="graded") == graded + 1
+    assert sample("grader_grading_seconds_count") == timed + 1
     assert claim is not None and grade_one(sessions, store, grader, worker="w1", timing=TIMING) is None
     run, job = only_run(sessions)
     assert (run.status, job.status, run.score, run.max_score) == (RunStatus.graded, JobStatus.done, 86, 86)
@@ -100,8 +109,11 @@ def test_an_unavailable_sandbox_fails_the_run_and_awards_nothing(
 ) -> None:
     store = FileStore(tmp_path / "files")
     submitted(sessions, store)
+    failed = sample("grader_gradings_total", outcome="failed")
 
     grade_one(sessions, store, UnavailableSandbox(), worker="w1", timing=TIMING)
+
+    assert sample("grader_gradings_total", outcome="failed") == failed + 1
 
     run, job = only_run(sessions)
     assert (run.status, run.score, run.report, job.status) == (RunStatus.failed, None, None, JobStatus.queued)

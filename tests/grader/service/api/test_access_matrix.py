@@ -25,6 +25,8 @@ CORE_ROUTES: Routes = {
         {role: (401,) for role in ROLES},  # nobody gets in without the password, whatever they send
     ),
     ("GET", "/healthz"): (lambda w, r: ("/healthz", {}), {role: (200,) for role in ROLES}),
+    # Open unless GRADER_METRICS_TOKEN is set (test_metrics.py tests it set).
+    ("GET", "/metrics"): (lambda w, r: ("/metrics", {}), {role: (200,) for role in ROLES}),
     ("GET", "/api/v1/users/me"): (lambda w, r: ("/api/v1/users/me", {}), rule(everyone=200)),
     ("POST", "/api/v1/courses"): (
         lambda w, r: ("/api/v1/courses", {"json": {"slug": f"new-{slug(r)}", "title": "New"}}),
