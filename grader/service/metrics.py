@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from grader.service.errors import Unauthorized
 from grader.service.grading.models import GradingJob, JobStatus
 
-disable_created_metrics()  # a `_created` series beside every counter is noise to a course's dashboard
+# A `_created` series beside every counter is noise on a course's dashboard.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 GRADING_SECONDS = Histogram(

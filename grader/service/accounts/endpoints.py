@@ -16,11 +16,12 @@ from grader.service.accounts.tokens import issue_access_token
 from grader.service.courses.access import Need, authorize_course
 from grader.service.deps import CallerDep, SessionDep, SettingsDep
 from grader.service.errors import NotFound, Unauthorized
+from grader.service.schemas import errors
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=errors(401, 403, 404, 422))
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", responses=errors(429))
 def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,

@@ -14,11 +14,12 @@ from grader.service.assignments.schemas import (
 )
 from grader.service.courses.access import Need, authorize_course
 from grader.service.deps import CallerDep, SessionDep
+from grader.service.schemas import errors
 
-router = APIRouter(prefix="/api/v1", tags=["assignments"])
+router = APIRouter(prefix="/api/v1", tags=["assignments"], responses=errors(401, 403, 404, 422))
 
 
-@router.post("/courses/{course_id}/assignments", status_code=status.HTTP_201_CREATED)
+@router.post("/courses/{course_id}/assignments", status_code=status.HTTP_201_CREATED, responses=errors(409))
 def create_assignment(
     course_id: str, body: AssignmentCreate, session: SessionDep, caller: CallerDep
 ) -> AssignmentOut:
@@ -43,7 +44,7 @@ def get_assignment(assignment_id: str, session: SessionDep, caller: CallerDep) -
     )
 
 
-@router.patch("/assignments/{assignment_id}")
+@router.patch("/assignments/{assignment_id}", responses=errors(409))
 def change_assignment(
     assignment_id: str, body: AssignmentPatch, session: SessionDep, caller: CallerDep
 ) -> AssignmentOut:

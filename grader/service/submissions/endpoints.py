@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from grader.service.deps import CallerDep, SessionDep, SettingsDep, StoreDep
 from grader.service.grading.models import GradingRun
+from grader.service.schemas import errors
 from grader.service.submissions.access import (
     GRADES,
     READ,
@@ -24,10 +25,14 @@ from grader.service.submissions.service import submit
 from grader.service.submissions.uploads import read_upload
 from grader.service.submissions.views import describe, latest_report
 
-router = APIRouter(prefix="/api/v1", tags=["submissions"])
+router = APIRouter(prefix="/api/v1", tags=["submissions"], responses=errors(401, 403, 404, 422))
 
 
-@router.post("/assignments/{assignment_id}/submissions", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/assignments/{assignment_id}/submissions",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(409, 413, 429),
+)
 def create_submission(
     assignment_id: str,
     request: Request,
@@ -83,7 +88,7 @@ def get_submission(submission_id: str, session: SessionDep, caller: CallerDep) -
     return described
 
 
-@router.get("/submissions/{submission_id}/report")
+@router.get("/submissions/{submission_id}/report", responses=errors(409))
 def get_report(submission_id: str, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
     """The `grader grade --json` report of the latest graded run (409 until there is one); a student's
     shows hidden checks only as the assignment allows, and never the seed."""
