@@ -33,6 +33,7 @@ from grader.service.migrate import upgrade
 from grader.service.schemas import errors
 from grader.service.submissions.endpoints import router as submissions_router
 from grader.service.submissions.storage import FileStore
+from grader.service.webhooks.endpoints import router as webhooks_router
 from grader.settings import Settings
 
 SandboxHealth = Callable[[], str]  # "ok", or what is wrong with the sandbox
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
         submissions_router,
         grades_router,
         regrades_router,
+        webhooks_router,
     ):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])

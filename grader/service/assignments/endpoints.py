@@ -14,6 +14,7 @@ from grader.service.assignments.schemas import (
 )
 from grader.service.courses.access import Need, authorize_course
 from grader.service.deps import CallerDep, SessionDep
+from grader.service.grades.announce import announce_grades
 from grader.service.schemas import errors
 
 router = APIRouter(prefix="/api/v1", tags=["assignments"], responses=errors(401, 403, 404, 422))
@@ -51,7 +52,9 @@ def change_assignment(
     """Change the fields given (the course's instructors)."""
     assignment = service.authorize_assignment(session, caller, assignment_id, Need.manage)
     changes = body.model_dump(exclude_unset=True)
-    return AssignmentOut.model_validate(service.change_assignment(session, assignment, changes))
+    changed = service.change_assignment(session, assignment, changes)
+    announce_grades(session, changed)  # a new due date or policy changes final grades
+    return AssignmentOut.model_validate(changed)
 
 
 @router.post("/assignments/{assignment_id}/extensions", status_code=status.HTTP_201_CREATED)
@@ -63,6 +66,7 @@ def put_extension(
     extension, student, created = service.put_extension(
         session, assignment, email=body.email, due_at=body.due_at
     )
+    announce_grades(session, assignment, student_ids=[student.id])
     if not created:
         response.status_code = status.HTTP_200_OK
     return ExtensionOut(

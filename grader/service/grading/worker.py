@@ -23,11 +23,13 @@ from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.service.assignments.models import Assignment
 from grader.service.db import make_engine, session_factory
+from grader.service.grades.announce import announce_grades
 from grader.service.grading import queue
 from grader.service.metrics import GRADING_SECONDS, GRADINGS
 from grader.service.migrate import upgrade
 from grader.service.submissions.models import Submission, SubmissionFile
 from grader.service.submissions.storage import FileStore
+from grader.service.webhooks.delivery import run_deliveries
 from grader.settings import Settings
 
 log = logging.getLogger("grader.worker")
@@ -68,6 +70,15 @@ def load_job(session: Session, store: FileStore, claim: queue.Claim) -> Job:
         files={row.name: store.get(row.sha256) for row in stored},
         origins={row.name: row.origin for row in stored},
     )
+
+
+def announce_graded(session: Session, submission_id: str) -> None:
+    """The student's final grade may have changed with this grade: tell the webhooks."""
+    submission = session.get(Submission, submission_id)
+    assert submission is not None
+    assignment = session.get(Assignment, submission.assignment_id)
+    assert assignment is not None
+    announce_grades(session, assignment, student_ids=[submission.student_id])
 
 
 class Heartbeat:
@@ -138,6 +149,8 @@ def grade_one(
             max_score=report.max_score,
             sandbox_image=report.sandbox.get("image"),
         )
+        if stored:
+            announce_graded(session, claim.submission_id)
     GRADINGS.labels(outcome="graded" if stored else "lost").inc()
     if stored:
         GRADING_SECONDS.observe(time.monotonic() - started)
@@ -162,8 +175,9 @@ def worker_name() -> str:
 
 
 def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, grader: Grader) -> None:
-    """`concurrency` workers on threads, until `stop` is set: each finishes the grading it is in first
-    (a job it cannot finish in time goes back to the queue when its lease expires)."""
+    """`concurrency` workers on threads, and the webhook delivery loop, until `stop` is set: each finishes
+    the grading (or delivery) it is in first (a job it cannot finish in time goes back to the queue when
+    its lease expires)."""
     url = settings.resolved_database_url()
     upgrade(url)
     engine = make_engine(url, connections=2 * concurrency)  # each grading's thread and its heartbeat's
@@ -182,6 +196,7 @@ def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, 
                 stop.wait(timing.poll)
 
     threads = [threading.Thread(target=work, name=f"worker-{n}") for n in range(concurrency)]
+    threads.append(threading.Thread(target=run_deliveries, args=(sessions, settings, stop), name="webhooks"))
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -21,7 +21,7 @@ from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
 from tests.grader.service.factories import course_with_student
 
-DUE = datetime(2027, 1, 1, tzinfo=UTC)
+DUE = datetime(2099, 1, 1, tzinfo=UTC)  # the factories' due date
 UPLOAD = Upload(
     files={"layers.py": b"def relu_forward(x): ...\n", "optim.py": b"def sgd(w, dw, config=None): ...\n"},
     origins={"layers.py": "assignment2/cs231n/layers.py", "optim.py": "assignment2/cs231n/optim.py"},
@@ -137,7 +137,7 @@ def test_late_work_is_refused_where_the_policy_would_never_count_it_and_nothing_
         send(sessions, store, ids, DUE + timedelta(seconds=1))
     capped = setup(sessions, late_policy=LatePolicy.per_day, penalty_per_day=0.1, max_late_days=2)
     send(sessions, store, capped, DUE + timedelta(days=2))  # the second started day: taken
-    with pytest.raises(LateRefused, match="3 days after the due date .* past the 2 late days"):
+    with pytest.raises(LateRefused, match=r"3 days after the due date .* past the 2 late days"):
         send(sessions, store, capped, DUE + timedelta(days=2, seconds=1))
     assert count(sessions, Submission) == 1 and count(sessions, GradingJob) == 1
     with sessions.begin() as session:  # an extension moves the student's own due date

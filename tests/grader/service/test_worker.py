@@ -25,8 +25,9 @@ from grader.service.grading import queue, worker
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.grading.worker import Heartbeat, Timing, grade_one
 from grader.service.metrics import REGISTRY
-from grader.service.submissions.models import SubmissionFile
+from grader.service.submissions.models import Submission, SubmissionFile
 from grader.service.submissions.storage import FileStore
+from grader.service.webhooks.models import Webhook, WebhookDelivery
 from grader.settings import Settings
 from tests.grader.service.factories import students_submissions
 
@@ -210,3 +211,29 @@ def only_run_or_none(sessions: sessionmaker[Session]) -> RunStatus | None:
     with sessions() as session:
         run = session.scalars(select(GradingRun)).first()
         return run.status if run is not None else None
+
+
+def test_a_stored_grade_is_announced_to_the_assignments_webhooks_in_its_transaction(
+    sessions: sessionmaker[Session], tmp_path: Path, grader: Grader
+) -> None:
+    store = FileStore(tmp_path / "files")
+    submission_id = submitted(sessions, store)
+    with sessions.begin() as session:
+        made = session.get(Submission, submission_id)
+        assert made is not None
+        session.add(
+            Webhook(
+                assignment_id=made.assignment_id,
+                url="https://lms.example.org/hook",
+                secret="s",
+                created_by="t",
+            )
+        )
+
+    grade_one(sessions, store, grader, worker="w1", timing=TIMING)
+
+    with sessions() as session:
+        (delivery,) = session.scalars(select(WebhookDelivery))
+    body = json.loads(delivery.body)
+    assert (body["event"], body["submission_id"], body["final_score"]) == ("grade.updated", submission_id, 86)
+    assert body["delivery_id"] == delivery.id and delivery.status == "pending"

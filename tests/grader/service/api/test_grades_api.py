@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from grader.service.accounts.models import User
 from grader.service.assignments.models import Assignment
@@ -18,6 +19,7 @@ from grader.service.db import new_id
 from grader.service.grades.service import catalog_max_score
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.submissions.models import Source, Submission
+from grader.service.webhooks.models import Webhook, WebhookDelivery
 from tests.grader.service.api.conftest import World
 
 DUE = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
@@ -242,3 +244,30 @@ def test_an_export_in_an_unknown_format_is_a_clear_error(world: World) -> None:
         headers=world.headers["instructor"],
     )
     assert answer.status_code == 422 and "canvas" in answer.json()["detail"]
+
+
+def test_a_changed_policy_or_extension_announces_the_grades_it_changes(world: World, assignment: str) -> None:
+    ada = student(world, "Ada")
+    graded(world, assignment, ada, 80.0, DUE + timedelta(hours=2))  # one started day late
+    with world.session() as session, session.begin():
+        session.add(
+            Webhook(assignment_id=assignment, url="https://lms.example.org/h", secret="s", created_by="t")
+        )
+
+    def announced() -> list[tuple[float | None, int]]:
+        with world.session() as session:
+            deliveries = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at))
+            return [(json.loads(d.body)["final_score"], json.loads(d.body)["late_days"]) for d in deliveries]
+
+    change(world, assignment, late_policy="per_day", penalty_per_day=0.25)
+    assert announced() == [(60.0, 1)]
+    change(world, assignment, title="Renamed")  # no grade changed: nothing announced
+    assert announced() == [(60.0, 1)]
+    email = grades(world, assignment)["Ada"]["email"]
+    extended = world.client.post(
+        f"/api/v1/assignments/{assignment}/extensions",
+        json={"email": email, "due_at": (DUE + timedelta(days=1)).isoformat()},
+        headers=world.headers["instructor"],
+    )
+    assert extended.status_code == 201, extended.text
+    assert announced() == [(60.0, 1), (80.0, 0)]
