@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
 from grader.service.courses import service
 from grader.service.courses.access import Need, authorize_course
-from grader.service.courses.schemas import CourseCreate, CourseOut, MemberOut, MemberPut
+from grader.service.courses.roster import MAX_ROSTER_BYTES
+from grader.service.courses.schemas import (
+    CourseCreate,
+    CourseOut,
+    CoursePatch,
+    MemberOut,
+    MemberPut,
+    RosterReport,
+)
 from grader.service.deps import CallerDep, SessionDep
+from grader.service.schemas import errors
 
-router = APIRouter(prefix="/api/v1", tags=["courses"])
+router = APIRouter(prefix="/api/v1", tags=["courses"], responses=errors(401, 403, 404, 422))
 
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED)
@@ -22,6 +33,15 @@ def create_course(body: CourseCreate, session: SessionDep, caller: CallerDep) ->
 def list_courses(session: SessionDep, caller: CallerDep) -> list[CourseOut]:
     """The courses the caller belongs to (all of them, for an admin)."""
     return [CourseOut.model_validate(course) for course in service.courses_of(session, caller)]
+
+
+@router.patch("/courses/{course_id}")
+def change_course(course_id: str, body: CoursePatch, session: SessionDep, caller: CallerDep) -> CourseOut:
+    """Change the fields given (the course's instructors)."""
+    course = authorize_course(session, caller, course_id, Need.manage)
+    return CourseOut.model_validate(
+        service.change_course(session, course, body.model_dump(exclude_unset=True))
+    )
 
 
 @router.post("/courses/{course_id}/members", status_code=status.HTTP_201_CREATED)
@@ -49,3 +69,23 @@ def list_members(course_id: str, session: SessionDep, caller: CallerDep) -> list
     """The course's members (staff only)."""
     course = authorize_course(session, caller, course_id, Need.staff)
     return [MemberOut.of(member, user) for member, user in service.members_of(session, course)]
+
+
+@router.post("/courses/{course_id}/roster", responses=errors(409, 413))
+def import_roster(
+    course_id: str,
+    session: SessionDep,
+    caller: CallerDep,
+    file: Annotated[
+        UploadFile, File(description="a Canvas gradebook export, a Moodle export or a plain CSV")
+    ],
+    dry_run: Annotated[bool, Query(description="report what would change, change nothing")] = False,
+    partial: Annotated[bool, Query(description="import the good rows even if others are bad")] = False,
+) -> RosterReport:
+    """Add a roster's people to the course and update its members' roles and LMS ids (the course's
+    instructors); nobody is removed. A file with any bad row changes nothing, unless partial=true: the
+    answer lists every row that cannot be imported, with its line and why (applied: false)."""
+    course = authorize_course(session, caller, course_id, Need.manage)
+    data = file.file.read(MAX_ROSTER_BYTES + 1)
+    result = service.import_roster(session, course, caller, data, dry_run=dry_run, partial=partial)
+    return RosterReport.of(result)

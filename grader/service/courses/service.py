@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
-from grader.service.accounts.service import create_user, find_user
+from grader.service.accounts.service import create_user, email_key, find_user
 from grader.service.courses.access import may_create_courses, membership
 from grader.service.courses.models import Course, Membership, Role
+from grader.service.courses.roster import (
+    MEMBER_FIELDS,
+    RosterFormat,
+    RosterRow,
+    RowProblem,
+    check_login_email_pattern,
+    parse_roster,
+)
+from grader.service.db import new_id
 from grader.service.errors import Conflict, Forbidden, InvalidInput
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -80,3 +91,199 @@ def members_of(session: Session, course: Course) -> list[tuple[Membership, User]
         .order_by(User.email_key)
     )
     return [(member, user) for member, user in rows]
+
+
+def change_course(session: Session, course: Course, changes: dict[str, Any]) -> Course:
+    """Apply the fields given: `title`, and `login_email_pattern` (None clears it)."""
+    if "title" in changes:
+        if changes["title"] is None or not changes["title"].strip():
+            raise InvalidInput("a course needs a title")
+        course.title = changes["title"].strip()
+    if "login_email_pattern" in changes:
+        pattern = changes["login_email_pattern"]
+        course.login_email_pattern = None if pattern is None else check_login_email_pattern(pattern)
+    session.flush()
+    return course
+
+
+# ---- roster imports ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class ImportedMember:
+    """A row of the roster as the course has it after the import (or would, when nothing was applied)."""
+
+    line: int
+    email: str
+    name: str
+    role: Role
+    new_user: bool  # the person had no account yet
+    fields: dict[str, str | None]  # the membership's LMS fields
+    changes: dict[str, FieldChange] = field(default_factory=dict)  # an update's changed fields
+
+
+@dataclass(frozen=True)
+class RosterImport:
+    format: RosterFormat
+    dry_run: bool
+    partial: bool
+    applied: bool
+    created: list[ImportedMember]
+    updated: list[ImportedMember]
+    unchanged: list[ImportedMember]
+    skipped: list[RowProblem]
+    errors: list[RowProblem]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One row's change: a new membership (`member` None; `user` None too for a new person) or an update."""
+
+    row: RosterRow
+    user: User | None
+    member: Membership | None
+    report: ImportedMember
+
+
+def import_roster(
+    session: Session, course: Course, caller: Caller, data: bytes, *, dry_run: bool, partial: bool
+) -> RosterImport:
+    """Add the roster's people to the course and update its members' roles and LMS ids; nobody is removed.
+
+    Any bad row changes nothing unless `partial` (then the good rows are imported); `dry_run` changes
+    nothing and reports what would happen."""
+    roster = parse_roster(data, login_email_pattern=course.login_email_pattern)
+    members = {user.email_key: (member, user) for member, user in members_of(session, course)}
+    users = _users_by_key(session, {email_key(row.email) for row in roster.rows} - set(members))
+    lms_ids = {member.lms_id: user for member, user in members.values() if member.lms_id}
+    errors = list(roster.errors)
+    plans: list[_Plan] = []
+    for row in roster.rows:
+        member, user = members.get(email_key(row.email)) or (None, users.get(email_key(row.email)))
+        try:
+            _check_lms_id(row, user, lms_ids)
+            plans.append(_update(row, member, user, caller) if member and user else _create(row, user))
+        except _Refused as refused:
+            errors.append(RowProblem(row.line, str(refused)))
+    instructors = {key for key, (member, _) in members.items() if member.role is Role.instructor}
+    instructors |= {email_key(plan.report.email) for plan in plans if plan.report.role is Role.instructor}
+    for plan in list(plans):  # a demotion is refused if it would leave the course without an instructor
+        demoted = plan.member is not None and plan.member.role is Role.instructor
+        if demoted and plan.report.role is not Role.instructor:
+            key = email_key(plan.report.email)
+            if instructors - {key}:
+                instructors.discard(key)
+            else:
+                errors.append(RowProblem(plan.row.line, _LAST_INSTRUCTOR.format(plan.report.email)))
+                plans.remove(plan)
+    applied = not dry_run and (partial or not errors)
+    if applied:
+        _apply(session, course, plans)
+    return RosterImport(
+        format=roster.format,
+        dry_run=dry_run,
+        partial=partial,
+        applied=applied,
+        created=[plan.report for plan in plans if plan.member is None],
+        updated=[plan.report for plan in plans if plan.member is not None and plan.report.changes],
+        unchanged=[plan.report for plan in plans if plan.member is not None and not plan.report.changes],
+        skipped=roster.skipped,
+        errors=sorted(errors, key=lambda problem: problem.line),
+    )
+
+
+_LAST_INSTRUCTOR = "{} is the course's last instructor: make someone else its instructor first"
+
+
+class _Refused(Exception):
+    """A row the course's state does not allow, and why."""
+
+
+def _users_by_key(session: Session, keys: set[str]) -> dict[str, User]:
+    found: dict[str, User] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):  # within every database's limit of bound parameters
+        chunk = ordered[start : start + 500]
+        found.update(
+            (user.email_key, user) for user in session.scalars(select(User).where(User.email_key.in_(chunk)))
+        )
+    return found
+
+
+def _check_lms_id(row: RosterRow, user: User | None, lms_ids: dict[str, User]) -> None:
+    """An LMS id names one person: a second member with it would get the first one's grades back."""
+    lms_id = row.fields.get("lms_id")
+    owner = lms_ids.get(lms_id) if lms_id else None
+    if owner is not None and (user is None or owner.id != user.id):
+        raise _Refused(
+            f"the LMS id {lms_id} is {owner.email}'s, another member of the course (did their email "
+            "change in the LMS? the import matches people by email)"
+        )
+
+
+def _create(row: RosterRow, user: User | None) -> _Plan:
+    fields: dict[str, str | None] = {name: row.fields.get(name) for name in MEMBER_FIELDS}
+    report = ImportedMember(
+        line=row.line,
+        email=user.email if user is not None else row.email,
+        name=user.name if user is not None else row.name,
+        role=row.role or Role.student,
+        new_user=user is None,
+        fields=fields,
+    )
+    return _Plan(row=row, user=user, member=None, report=report)
+
+
+def _update(row: RosterRow, member: Membership, user: User, caller: Caller) -> _Plan:
+    role = row.role or member.role  # a file without roles (Canvas, Moodle) keeps everyone's
+    if role is not member.role and caller.user is not None and caller.user.id == user.id:
+        raise _Refused(f"{user.email} is you: you cannot change your own role (another instructor can)")
+    before: dict[str, str | None] = {name: getattr(member, name) for name in MEMBER_FIELDS}
+    after = {**before, **row.fields}  # an empty cell keeps what is stored
+    changes = {
+        name: FieldChange(before[name], after[name]) for name in MEMBER_FIELDS if before[name] != after[name]
+    }
+    if role is not member.role:
+        changes = {"role": FieldChange(member.role.value, role.value), **changes}
+    report = ImportedMember(
+        line=row.line,
+        email=user.email,
+        name=user.name,
+        role=role,
+        new_user=False,
+        fields=after,
+        changes=changes,
+    )
+    return _Plan(row=row, user=user, member=member, report=report)
+
+
+def _apply(session: Session, course: Course, plans: list[_Plan]) -> None:
+    """Make the planned accounts, memberships and changes, in two statements' worth of flushes (one
+    create_user per person would query and flush row by row: a minute for a large course)."""
+    accounts = {  # checked as create_user checks them: a valid email (that nobody has), a name
+        plan.row.line: User(
+            id=new_id(), email=plan.row.email, email_key=email_key(plan.row.email), name=plan.row.name
+        )
+        for plan in plans
+        if plan.user is None
+    }
+    session.add_all(accounts.values())
+    session.flush()
+    for plan in plans:
+        member = plan.member
+        if member is not None and not plan.report.changes:
+            continue
+        if member is None:
+            user = plan.user or accounts[plan.row.line]
+            member = Membership(course_id=course.id, user_id=user.id, role=plan.report.role)
+            session.add(member)
+        member.role = plan.report.role
+        for name, value in plan.report.fields.items():
+            setattr(member, name, value)
+    session.flush()
