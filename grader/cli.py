@@ -19,6 +19,7 @@ from grader.assignments import UnknownAssignment, get_assignment, known_assignme
 from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
+from grader.gradescope.bundle import gradescope_bundle
 from grader.intake.uploads import UnusableSubmission, load_submission
 from grader.service.cli import db_app, serve, users_app, worker
 from grader.settings import get_settings
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.command()(worker)
 app.command()(serve)
+app.command("gradescope-bundle")(gradescope_bundle)
 
 
 def report_console() -> Console:

@@ -28,6 +28,7 @@ from grader.service.db import make_engine, session_factory
 from grader.service.errors import DomainError, TooSoon, Unauthorized
 from grader.service.grades.endpoints import router as grades_router
 from grader.service.grading.endpoints import router as regrades_router
+from grader.service.integrations.gradescope import router as gradescope_router
 from grader.service.metrics import CountRequests, metrics
 from grader.service.migrate import upgrade
 from grader.service.schemas import errors
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
         submissions_router,
         grades_router,
         regrades_router,
+        gradescope_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -120,7 +120,14 @@ def main() -> None:
     parser.add_argument(
         "--no-servers", action="store_true", help="run every probe in a new process that imports afresh"
     )
+    parser.add_argument(
+        "--sole-user",
+        action="store_true",
+        help="we run as a user of our own, as our processes' subreaper: end its other processes between "
+        "probes, as a container's PID 1 does",
+    )
     args = parser.parse_args()
+    supervisor.SOLE_USER = args.sole_user
     sys.dont_write_bytecode = True
     # As the container's PID 1 the kernel already drops the signals we have no handler for; Python's
     # SIGINT handler would let student code end the whole run with os.kill(1, SIGINT).

@@ -36,6 +36,16 @@ if TYPE_CHECKING:  # the servers call into this module; only their type is neede
     from sandbox.runner.probe_servers import ProbeServer, ProbeServers
 
 
+# Set by the runner's --sole-user: it runs as a user of its own and is its processes' subreaper, so that
+# every other process of that user is a probe's, as every other process of a container is its PID 1's.
+SOLE_USER = False
+
+
+def in_charge_of_strays() -> bool:
+    """Whether every other process we can see of our user is a probe's, to be ended between probes."""
+    return os.getpid() == 1 or SOLE_USER
+
+
 def kill_group(pid: int) -> None:
     """Kill the process `pid` and its process group (it may have left the group: kill it by pid too)."""
     for kill in (os.killpg, os.kill):
@@ -47,9 +57,10 @@ def kill_strays(grace: float = 5.0) -> None:
     """As the container's PID 1, end every other process: daemons that left the probe's process group too.
 
     It waits until they are all gone (reaped, as their PID 1), so that the next probe finds their process
-    slots and memory free. Only in a container: outside one, kill(-1) would reach every process of the user.
+    slots and memory free. Only in a container (or as a user of its own): elsewhere, kill(-1) would reach
+    every process of the user.
     """
-    if os.getpid() != 1:
+    if not in_charge_of_strays():
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
@@ -315,15 +326,30 @@ def end_probe_processes(pid: int, servers: ProbeServers, failed_server: ProbeSer
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     servers.ended(reap_all())
-    if os.getpid() == 1 and other_processes(servers.pids()):
+    if in_charge_of_strays() and other_processes(servers.pids()):
         servers.forget()
         kill_strays()
 
 
 def other_processes(expected: set[int]) -> bool:
     """Whether a process other than us and `expected` exists (in a container, /proc shows only its own)."""
-    known = expected | {1}
-    return any(name.isdigit() and int(name) not in known for name in os.listdir("/proc"))
+    known = expected | {1, os.getpid()}
+    others = (int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) not in known)
+    if os.getpid() == 1:
+        return any(True for _ in others)
+    return any(process_uid(pid) == os.getuid() for pid in others)  # --sole-user: other users' are not ours
+
+
+def process_uid(pid: int) -> int | None:
+    """The real uid of a process (from its status, which a non-dumpable process cannot hide), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def new_log() -> int:

@@ -3,12 +3,12 @@ what they may see, and never the run's seed (the catalog is public: the seed wou
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from grader.engine.visibility import hidden_only_failures, without_hidden_failures
 from grader.service.assignments.models import Assignment, HiddenResults
 from grader.service.submissions.service import due_for
 
@@ -25,7 +25,7 @@ def students_report(report: dict[str, Any], *, show_hidden: bool) -> dict[str, A
     """The report as its student may see it; scores count the checks they see."""
     checks = [check for check in report["checks"] if show_hidden or check["visibility"] != "hidden"]
     if not show_hidden:
-        checks = _without_hidden_failures(checks, hidden_only_failures(report))
+        checks = without_hidden_failures(checks, hidden_only_failures(report))
     questions = []
     for question in report["questions"]:
         mine = [check for check in checks if check["question"] == question["name"]]
@@ -54,29 +54,3 @@ def students_report(report: dict[str, Any], *, show_hidden: bool) -> dict[str, A
 
 def _total(checks: list[dict[str, Any]], field: str) -> float:
     return round(sum(float(check[field]) for check in checks), 6)
-
-
-def hidden_only_failures(report: dict[str, Any]) -> set[str]:
-    """The functions that fail hidden checks only: what a hidden result would tell."""
-
-    def failing(visibility: str) -> set[str]:
-        checks = report["checks"]
-        return {c["target"] for c in checks if c["visibility"] == visibility and c["status"] != "passed"}
-
-    return failing("hidden") - failing("visible")
-
-
-def _without_hidden_failures(checks: list[dict[str, Any]], targets: set[str]) -> list[dict[str, Any]]:
-    """Visible checks' messages name other functions that fail ("it relies on functions that fail their
-    own checks: layers.relu_forward", "the exact gradient of your own relu_forward"); a line naming one
-    that fails hidden checks only would reveal a hidden result, so it is left out."""
-    if not targets:
-        return checks
-    names = targets | {target.rsplit(".", 1)[-1] for target in targets}
-    alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
-    mentions = re.compile(rf"(?<![\w.])(?:{alternatives})(?!\w)")
-    kept = []
-    for check in checks:
-        lines = [line for line in check["message"].split("\n") if not mentions.search(line)]
-        kept.append({**check, "message": "\n".join(lines)})
-    return kept

@@ -1,0 +1,1 @@
+"""Other systems' formats of the service's data: Gradescope's results.json (gradescope.py)."""
