@@ -357,9 +357,59 @@ class ModelInit:
         criteria.add(key, error, error == 0.0, f"{key} should start as all {target:g}")
 
 
+# A correct loss evaluated at two points is off its exact values by a few ulps of its magnitude (at most
+# about one on this catalog's models, over thousands of seeds); their difference quotient inherits that,
+# divided by h.
+ROUNDING_ULPS = 64
+# At a kink of the loss (a ReLU that changes side within the step) a correct derivative is the slope of
+# the side the parameter is on, which a one-sided difference gives to within h times the curvature there:
+# a tenth of the bend (the difference of the two one-sided slopes, only h times the curvature where the
+# loss is smooth), and never more than h times a curvature of 100 (ten times the largest these models'
+# losses show along one parameter), however large the bend (a loss that jumps).
+KINK_SHARE = 0.1
+MAX_CURVATURE = 100.0
+
+
+def finite_difference_errors(
+    analytic: np.ndarray,
+    loss: float,
+    plus: np.ndarray,
+    minus: np.ndarray,
+    *,
+    h: float,
+    threshold: float,
+    magnitude: float,
+) -> np.ndarray:
+    """The error of each analytic derivative against finite differences of the loss at x + h, x and
+    x - h: the course's relative error against the central difference (plus - minus) / 2h where that is
+    within `threshold`, and otherwise what is left of it once the two ways a correct derivative misses
+    the central difference are allowed for, so that correct code stays within `threshold` on every input:
+
+    - rounding: the last bits of a loss of `magnitude` (the trusted side's: a student's loss could be
+      made large enough to excuse anything), divided by h, are a floor under the denominator (a
+      derivative of 1e-6 is judged by its absolute error, down to what rounding can make);
+    - a kink: where a ReLU changes side within the step the central difference mixes the slopes of both
+      sides, and a correct derivative is the one-sided difference, (plus - loss) / h or (loss - minus) / h,
+      of the side the parameter is on, to within a tenth of the bend and 100 h. Where the loss is smooth
+      the bend is h times its curvature, so this credits no derivative further than that from the
+      central one."""
+    central = (plus - minus) / (2 * h)
+    plain = np.abs(analytic - central) / np.maximum(1e-6, np.abs(analytic) + np.abs(central))
+    noise = ROUNDING_ULPS * float(np.finfo(np.float64).eps) * max(1.0, magnitude) / h
+    floor = max(1e-6, noise / threshold)
+    explained = np.abs(analytic - central) / np.maximum(floor, np.abs(analytic) + np.abs(central))
+    forward, backward = (plus - loss) / h, (loss - minus) / h
+    allowance = np.minimum(KINK_SHARE * np.abs(forward - backward), MAX_CURVATURE * h) / threshold
+    for one_sided in (forward, backward):
+        # One step instead of two: twice the rounding noise.
+        denominator = np.maximum(np.maximum(2 * floor, allowance), np.abs(analytic) + np.abs(one_sided))
+        explained = np.minimum(explained, np.abs(analytic - one_sided) / denominator)
+    return np.asarray(np.where(plain <= threshold, plain, explained))
+
+
 @dataclass(frozen=True)
 class NumericGradient:
-    """The student's gradients against central differences of the student's own loss (dropout model).
+    """The student's gradients against finite differences of the student's own loss (dropout model).
 
     Probes: "numeric" (model_numeric: loss, grads, losses at +-h) and "scores" (test mode, which must
     agree with the reference because dropout is off at test time).
@@ -389,8 +439,10 @@ class NumericGradient:
             )
         alternatives = context.own_layers_expected(check)
         own = alternatives[0] if alternatives else None  # dropout models have no normalization: one way
+        center = float(loss) if deterministic and loss is not None else None
+        magnitude = abs(float(context.expected(numeric_probe).arrays["loss"]))
         used_own = self.judge_gradients(
-            criteria, numeric_probe, numeric, deterministic, own[0] if own else None
+            criteria, numeric_probe, numeric, center, magnitude, own[0] if own else None
         )
         no_dropout = context.run(
             context.reference,
@@ -421,16 +473,23 @@ class NumericGradient:
         criteria: Criteria,
         probe: Probe,
         outcome: ProbeOutcome,
-        usable: bool,
+        loss: float | None,
+        magnitude: float,
         own: Mapping[str, np.ndarray] | None,
     ) -> bool:
-        """Each gradient against finite differences of the student's loss, or, where the layers it relies
-        on fail their own checks, against the gradients of the course's architecture built from them;
-        whether any gradient was credited by the latter."""
+        """Each gradient against finite differences of the student's loss (`loss`: its value at the
+        parameters, None when it is not usable; `magnitude`: the reference's), or, where the layers it
+        relies on fail their own checks, against the gradients of the course's architecture built from
+        them; whether any gradient was credited by the latter."""
         used_own = False
         perturbed = probe.options["perturb"]
         plus, minus = array(outcome, "plus"), array(outcome, "minus")
-        if not usable or plus is None or minus is None or not plus.shape == minus.shape == (len(perturbed),):
+        if (
+            loss is None
+            or plus is None
+            or minus is None
+            or not plus.shape == minus.shape == (len(perturbed),)
+        ):
             plus = minus = None
         elif not np.any(plus != minus):
             # A loss that no parameter moves (a constant) would agree with zero gradients: not a loss at all.
@@ -440,7 +499,7 @@ class NumericGradient:
             grad = array(outcome, f"grad_{name}")
             key = f"grad_{name}"
             shape = probe.inputs[f"param_{name}"].shape
-            if grad is None or grad.shape != shape or plus is None or minus is None:
+            if grad is None or grad.shape != shape or plus is None or minus is None or loss is None:
                 criteria.add(
                     key,
                     WORST_ERROR,
@@ -451,10 +510,19 @@ class NumericGradient:
                     criteria.diagnose("missing_grads")
                 continue
             rows = [i for i, (param, _) in enumerate(perturbed) if param == name]
-            numeric = (plus[rows] - minus[rows]) / (2 * self.h)
             analytic = grad.reshape(-1)[[perturbed[i][1] for i in rows]]
             error = float(
-                np.max(np.abs(analytic - numeric) / np.maximum(1e-6, np.abs(analytic) + np.abs(numeric)))
+                np.max(
+                    finite_difference_errors(
+                        analytic,
+                        loss,
+                        plus[rows],
+                        minus[rows],
+                        h=self.h,
+                        threshold=self.threshold,
+                        magnitude=magnitude,
+                    )
+                )
             )
             if error > self.threshold and own is not None and close(grad, own.get(key, np.empty(0)), 1e-6):
                 error, used_own = (
