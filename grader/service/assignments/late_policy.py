@@ -26,7 +26,8 @@ def lateness(assignment: Assignment, submitted_at: datetime, due_at: datetime) -
     if assignment.late_policy is LatePolicy.none:
         return Lateness(days, 1.0, False)
     too_late = assignment.max_late_days is not None and days > assignment.max_late_days
-    return Lateness(days, min(1.0, assignment.penalty_per_day * days), not too_late)
+    penalty = round(min(1.0, assignment.penalty_per_day * days), 6)  # 0.3, not 0.30000000000000004
+    return Lateness(days, penalty, not too_late)
 
 
 def final_score(score: float, penalty: float) -> float:

@@ -22,7 +22,12 @@ class AssignmentCreate(Request):
     penalty_per_day: float = Field(0.0, ge=0, le=1, description="the fraction of the score taken per day")
     max_late_days: int | None = Field(None, ge=0, le=365, description="per_day: refused after; none: no cap")
     counting: Counting = Field(Counting.best, description="which graded submission is the grade")
-    canvas_assignment_id: str | None = Field(None, max_length=100, description="names the Canvas column")
+    canvas_assignment_id: str | None = Field(
+        None,
+        max_length=30,
+        pattern=r"^[0-9]+$",
+        description="the Canvas assignment's number: names its column",
+    )
 
 
 class AssignmentPatch(Request):
@@ -40,7 +45,7 @@ class AssignmentPatch(Request):
     penalty_per_day: float | None = Field(None, ge=0, le=1)
     max_late_days: int | None = Field(None, ge=0, le=365)
     counting: Counting | None = None
-    canvas_assignment_id: str | None = Field(None, max_length=100)
+    canvas_assignment_id: str | None = Field(None, max_length=30, pattern=r"^[0-9]+$")
 
 
 class AssignmentOut(Answer):

@@ -86,7 +86,9 @@ def grade_rows(
             )
         )
     )
-    runs = latest_graded_runs(session, [submission.id for submission in submissions])
+    runs = latest_graded_runs(
+        session, [submission.id for submission in submissions], with_reports=score_of is not None
+    )
     counted: dict[str, int] = {}
     graded: dict[str, list[Graded]] = {}
     for submission in submissions:

@@ -16,32 +16,44 @@ from grader.service.grading import queue
 from grader.service.grading.models import PRIORITY_REGRADE, GradingJob, JobStatus, Regrade
 from grader.service.submissions.models import Submission
 
-ACTIVE = (JobStatus.queued, JobStatus.running)
+# A job still waiting is the regrade; one already running may grade with an older grader (a rolling
+# deploy): the regrade queues behind it.
+WAITING = (JobStatus.queued,)
 
 
 def regrade_submission(session: Session, submission: Submission) -> GradingJob:
-    """A regrade job for the submission; the one already waiting or running if there is one (a
-    double click regrades once)."""
-    active = session.scalar(
-        select(GradingJob).where(GradingJob.submission_id == submission.id, GradingJob.status.in_(ACTIVE))
+    """A regrade job for the submission; the one already waiting if there is one (a double click
+    regrades once: on PostgreSQL the submission's row is locked while we look)."""
+    session.get(Submission, submission.id, with_for_update=True, populate_existing=True)
+    waiting = session.scalar(
+        select(GradingJob).where(GradingJob.submission_id == submission.id, GradingJob.status.in_(WAITING))
     )
-    return active or queue.enqueue(session, submission_id=submission.id, priority=PRIORITY_REGRADE)
+    return waiting or queue.enqueue(session, submission_id=submission.id, priority=PRIORITY_REGRADE)
 
 
 def regrade_assignment(
     session: Session, assignment: Assignment, *, requested_by: str, every_submission: bool
 ) -> Regrade:
     """Regrade every student's counting submission (or every submission): one job each, except those
-    already waiting or running, which are not graded twice."""
+    already waiting, which are not graded twice. While an earlier mass regrade of the same kind is
+    unfinished, asking again answers it (a second click does not hide its progress)."""
+    unfinished = last_regrade(session, assignment)
+    if (
+        unfinished is not None
+        and unfinished.queued + unfinished.running > 0
+        and unfinished.regrade.every_submission == every_submission
+    ):
+        return unfinished.regrade
     if every_submission:
         chosen = list(session.scalars(select(Submission.id).where(Submission.assignment_id == assignment.id)))
     else:
         rows = grade_rows(session, assignment)
         chosen = [row.counting_submission_id for row in rows if row.counting_submission_id is not None]
+    of_assignment = select(Submission.id).where(Submission.assignment_id == assignment.id)
     busy = set(
         session.scalars(
             select(GradingJob.submission_id).where(
-                GradingJob.submission_id.in_(chosen), GradingJob.status.in_(ACTIVE)
+                GradingJob.submission_id.in_(of_assignment), GradingJob.status.in_(WAITING)
             )
         )
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from grader.service.accounts.models import User
 from grader.service.assignments.models import Assignment
@@ -30,12 +30,19 @@ def status_of(jobs: Sequence[JobStatus], graded: bool) -> SubmissionStatus:
     return "graded" if graded else "failed"
 
 
-def latest_graded_runs(session: Session, submission_ids: Sequence[str]) -> dict[str, GradingRun]:
-    runs = session.scalars(
+def latest_graded_runs(
+    session: Session, submission_ids: Sequence[str], *, with_reports: bool = True
+) -> dict[str, GradingRun]:
+    """Each submission's latest graded run; `with_reports` False leaves the reports unread until used
+    (a course's grades need only the scores)."""
+    query = (
         select(GradingRun)
         .where(GradingRun.submission_id.in_(submission_ids), GradingRun.status == RunStatus.graded)
         .order_by(GradingRun.finished_at)
     )
+    if not with_reports:
+        query = query.options(defer(GradingRun.report))
+    runs = session.scalars(query)
     return {run.submission_id: run for run in runs}  # the last one of each wins
 
 

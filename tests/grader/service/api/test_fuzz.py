@@ -37,6 +37,7 @@ from schemathesis.schemas import BaseSchema
 
 from grader import EXAMPLE_SUBMISSION
 from grader.assignments import known_assignments
+from grader.service.webhooks.models import Webhook, WebhookDelivery
 from tests.grader.service.api.conftest import GRADED_NAMES, World
 
 CALLERS = ("anonymous", "student", "admin")
@@ -59,11 +60,23 @@ def caller(request: pytest.FixtureRequest) -> str:
 
 
 def _known_ids(world: World) -> dict[str, list[str]]:
+    with world.session() as session, session.begin():
+        webhook = Webhook(
+            assignment_id=world.assignment, url="https://lms.example.org/hook", secret="s", created_by="fuzz"
+        )
+        session.add(webhook)
+        session.flush()
+        delivery = WebhookDelivery(webhook_id=webhook.id, event="grade.updated", body="{}")
+        session.add(delivery)
+        session.flush()
+        hook, sent = webhook.id, delivery.id
     return {
         "course_id": [world.course, world.other_course],
         "assignment_id": [world.assignment],
         "submission_id": [world.submission],
         "token_id": [world.token_to_revoke],
+        "webhook_id": [hook],
+        "delivery_id": [sent],
     }
 
 

@@ -237,6 +237,15 @@ def test_each_export_reads_back_as_the_json_says(world: World, assignment: str) 
                 assert text == str(value)
 
 
+def test_a_canvas_assignment_id_is_its_number(world: World) -> None:
+    answer = world.client.patch(
+        f"/api/v1/assignments/{world.assignment}",
+        json={"canvas_assignment_id": "a2-fc"},  # Canvas would make a new column "Title (a2-fc)"
+        headers=world.headers["instructor"],
+    )
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("canvas_assignment_id:")
+
+
 def test_an_export_in_an_unknown_format_is_a_clear_error(world: World) -> None:
     answer = world.client.get(
         f"/api/v1/assignments/{world.assignment}/grades.csv",

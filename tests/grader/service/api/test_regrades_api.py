@@ -86,6 +86,8 @@ def test_a_mass_regrade_waits_behind_fresh_submissions_and_reports_its_progress(
         "finished": False,
         "created_at": "",
     }
+    again = world.client.post(url, headers=world.headers["instructor"])  # while it is unfinished
+    assert again.status_code == 202 and again.json()["id"] == started.json()["id"]
     fresh = world.client.post(
         f"/api/v1/assignments/{world.assignment}/submissions",
         files=example_files(),
