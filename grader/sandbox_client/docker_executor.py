@@ -9,12 +9,10 @@ validates the frames only after the container has exited; nothing is read from t
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import secrets
 import select
 import socket
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +22,13 @@ from typing import Any
 
 from grader.engine.outputs import ProbeOutcome, parse_frames
 from grader.engine.probes import SandboxPlan
-from grader.sandbox_client.executor import Attempt, RestartingExecutor, job_files, runner_environment
+from grader.sandbox_client.executor import (
+    Attempt,
+    RestartingExecutor,
+    job_files,
+    runner_environment,
+    tar_bytes,
+)
 from grader.sandbox_client.pool import ContainerPool, StartedContainer, start_container
 from sandbox.runner.protocol import READY_INDEX, scan_frames
 
@@ -146,17 +150,6 @@ def container_options(
     if limits.runtime:
         options["runtime"] = limits.runtime
     return options
-
-
-def tar_bytes(files: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 class StdoutReader:

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,18 @@ from grader.engine.probes import SandboxPlan
 from sandbox.runner.protocol import WHOLE_RUN_TIMEOUT, ImportFailure, learn_failure
 
 RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner" / "__main__.py"
+
+
+def tar_bytes(files: Mapping[str, bytes]) -> bytes:
+    """The job's files as a tar stream: what a runner reads on its stdin (Docker's and Gradescope's)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
 
 
 def job_files(plan: SandboxPlan, files: Mapping[str, bytes]) -> dict[str, bytes]:

@@ -14,14 +14,12 @@ bundle uses it without the service's packages.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import select
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,7 +29,14 @@ from pathlib import Path
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.outputs import ProbeOutcome, parse_frames
 from grader.engine.probes import SandboxPlan
-from grader.sandbox_client.executor import RUNNER, Attempt, RestartingExecutor, job_files, runner_environment
+from grader.sandbox_client.executor import (
+    RUNNER,
+    Attempt,
+    RestartingExecutor,
+    job_files,
+    runner_environment,
+    tar_bytes,
+)
 from sandbox.runner.cleanup import remove_tree
 from sandbox.runner.protocol import READY_INDEX, scan_frames
 
@@ -225,17 +230,6 @@ class UnprivilegedExecutor(RestartingExecutor):
                 frames += index != READY_INDEX
             if frames != before:
                 progress(frames)
-
-
-def tar_bytes(files: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 def user_processes(uid: int) -> list[int]:
