@@ -188,7 +188,10 @@ def test_conv_keeps_float32_and_accepts_non_contiguous_input(variant):
     assert not x.flags.c_contiguous
     out, cache = forward(x, w, b, {"stride": 1, "pad": 1})
     assert out.dtype == np.float32
-    assert rel_error(out, conv_forward_loops(x.astype(np.float64), w, b, 1, 1)) < 1e-5
+    expected = conv_forward_loops(x.astype(np.float64), w, b, 1, 1)
+    # float32 rounding against the outputs' scale: an output near 0 makes the elementwise relative error
+    # of rounding alone exceed 1e-5, by how the CPU's BLAS orders its sums.
+    assert np.max(np.abs(out - expected)) < 1e-6 * np.max(np.abs(expected))
     dx, dw, db = backward(np.ones_like(out), cache)
     assert dx.dtype == dw.dtype == db.dtype == np.float32
 

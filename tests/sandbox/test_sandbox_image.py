@@ -91,6 +91,66 @@ def test_importing_the_entry_does_not_start_a_runner(docker_client: docker.Docke
     assert run(docker_client, sandbox_image, "python3", "-I", "-c", script).strip() == "imported"
 
 
+# Digits of the functions whose rounding depends on the CPU's code paths (numpy's AVX2 and AVX-512 loops,
+# glibc's FMA variants of exp and log), as the runner's children compute them.
+NUMERICS = """
+import hashlib, sys
+sys.path.insert(0, '/opt/grader')
+from sandbox.runner.__main__ import baseline_numpy
+if sys.argv[1] == 'runner':
+    baseline_numpy()
+import numpy as np
+x = np.random.default_rng(0).standard_normal(200_000) * 5
+values = (np.exp(x), np.log(np.abs(x)), np.tanh(x), np.abs(x) ** 1.7, np.sqrt(np.abs(x)), x @ x)
+print(hashlib.sha256(b''.join(np.asarray(v).tobytes() for v in values)).hexdigest())
+"""
+# A machine that lacks every extension the baseline x86-64 lacks (glibc's own names for them).
+OLDEST_CPU = "glibc.cpu.hwcaps=-AVX512F,-AVX512DQ,-AVX2,-FMA,-AVX,-F16C,-SSE4_2,-SSE4_1,-SSSE3,-POPCNT"
+
+
+def digits(client: docker.DockerClient, image: str, mode: str, environment: dict[str, str]) -> str:
+    output: bytes = client.containers.run(
+        image,
+        ["python3", "-I", "-c", NUMERICS, mode],
+        environment=environment,
+        remove=True,
+        network_mode="none",
+    )
+    return output.decode().strip()
+
+
+def test_the_runner_computes_the_same_digits_on_every_cpu(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    """A worker on another CPU gives the same report: the runner's numpy and libm take the baseline
+    x86-64 code paths, which an oldest CPU (every extension masked) takes too."""
+    here = digits(docker_client, sandbox_image, "runner", {})
+    oldest = digits(
+        docker_client,
+        sandbox_image,
+        "runner",
+        {"GLIBC_TUNABLES": OLDEST_CPU, "NPY_DISABLE_CPU_FEATURES": ""},  # the runner sets its own list
+    )
+    assert here == oldest
+    if {"avx2", "fma"} <= set(Path("/proc/cpuinfo").read_text().split()):
+        # The control: left to pick this CPU's own code paths, the digits differ.
+        unpinned = digits(docker_client, sandbox_image, "plain", {"GLIBC_TUNABLES": ""})
+        assert unpinned != here
+
+
+def test_the_runner_turns_off_every_cpu_specific_loop_of_numpy(
+    docker_client: docker.DockerClient, sandbox_image: str
+):
+    script = (
+        "import sys, warnings; warnings.simplefilter('error'); sys.path.insert(0, '/opt/grader')\n"
+        "from sandbox.runner.__main__ import baseline_numpy; baseline_numpy()\n"
+        "import numpy.core._multiarray_umath as m\n"
+        "print(len(m.__cpu_dispatch__), [f for f in m.__cpu_dispatch__ if m.__cpu_features__[f]])"
+    )
+    dispatched, active = run(docker_client, sandbox_image, "python3", "-I", "-c", script).split(" ", 1)
+    assert int(dispatched) > 0 and active.strip() == "[]"
+
+
 def expected_image_paths() -> list[str]:
     """/opt/grader/sandbox as the repository says it should be: its Python files (the runner package, the
     recipes and the scaffold tree) and their folders."""

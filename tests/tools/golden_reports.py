@@ -1,7 +1,9 @@
 """The fixture corpus and its golden grade reports: proof that a change of structure changed no grade.
 
 The golden reports (tests/fixtures/golden/reports.json.gz) were recorded by the code of commit 6adb4f2,
-before the sandbox runner became a package; tests/grader/test_grades_unchanged.py grades the same
+before the sandbox runner became a package, and recorded again when the sandbox took the baseline x86-64
+code paths on every CPU (only measured errors below 3e-8 moved, no score, status or message);
+tests/grader/test_grades_unchanged.py grades the same
 corpus with the same seeds and compares every report, field by field ("sandbox" aside: it names the
 image). A change meant to change grades records them anew, and says so in its commit:
 
