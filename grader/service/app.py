@@ -34,12 +34,15 @@ from grader.service.migrate import upgrade
 from grader.service.schemas import errors
 from grader.service.submissions.endpoints import router as submissions_router
 from grader.service.submissions.storage import FileStore
+from grader.service.web import pages
+from grader.service.web.errors import domain_error_page, page_error
+from grader.service.web.security import SecurityHeaders, is_page
 from grader.service.webhooks.endpoints import router as webhooks_router
 from grader.settings import Settings
 
 SandboxHealth = Callable[[], str]  # "ok", or what is wrong with the sandbox
-MULTIPART_OVERHEAD = 1024 * 1024
-SWAGGER_FILES = "/static/swagger-ui"  # room for a form's boundaries and fields around its files
+MULTIPART_OVERHEAD = 1024 * 1024  # room for a form's boundaries and fields around its files
+SWAGGER_FILES = "/static/swagger-ui"
 
 
 def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = None) -> FastAPI:
@@ -77,6 +80,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
         webhooks_router,
     ):
         app.include_router(router)
+    pages.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     app.add_api_route(
         "/metrics",
@@ -89,7 +93,9 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(IntegrityError, _conflicting_change)
+    pages.install_error_pages(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLimit, most=settings.api_concurrency)  # waits before anything
     app.add_middleware(CountRequests)  # outermost: counts every answer, a 413 or a 500 too
     return app
@@ -129,8 +135,10 @@ def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if is_page(request.url.path):
+        return domain_error_page(request, exc)
     headers = {}
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
@@ -139,17 +147,21 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
 
-def _conflicting_change(request: Request, exc: Exception) -> JSONResponse:
+def _conflicting_change(request: Request, exc: Exception) -> Response:
     """Two requests at the same moment that each passed the check the other one breaks (the same slug,
     the same member): the database's constraint refused the second."""
     detail = "another request made the same change at the same moment; look at the current state and retry"
+    if is_page(request.url.path):
+        return page_error(request, 409, detail)
     return JSONResponse({"detail": detail}, status_code=409)
 
 
-def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+def _invalid_request(request: Request, exc: Exception) -> Response:
     """One sentence per problem, naming the field: `body.due_at: Input should have timezone info`."""
     assert isinstance(exc, RequestValidationError)
     problems = [_describe(error) for error in exc.errors()]
+    if is_page(request.url.path):
+        return page_error(request, 422, "; ".join(problems) or "the form is not valid")
     return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
 
 

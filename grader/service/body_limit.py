@@ -10,6 +10,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from grader.service.web.errors import page_body_too_large
+from grader.service.web.security import is_page
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -24,7 +27,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(send, page=is_page(scope["path"]))
             return
         received = 0
 
@@ -39,9 +42,12 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": self.message()}).encode()
-        headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    async def _refuse(self, send: Send, *, page: bool) -> None:
+        if page:  # a browser's form: words, not JSON
+            body, kind = page_body_too_large(self.message()), b"text/html; charset=utf-8"
+        else:
+            body, kind = json.dumps({"detail": self.message()}).encode(), b"application/json"
+        headers: list[Any] = [(b"content-type", kind), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -1,0 +1,152 @@
+"""A browser's session and its CSRF protection.
+
+The session is a signed, expiring access token (the API's own, accounts/tokens.py) in an HttpOnly,
+SameSite=Lax cookie, Secure in production, issued anew at every login. Forms carry a CSRF token that
+must equal the one in the browser's CSRF cookie (a double submit), and that token is signed with the
+secret key, so that a cookie planted from another site or subdomain cannot be made to match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from grader.service.accounts.caller import Caller
+from grader.service.accounts.models import User
+from grader.service.accounts.tokens import issue_access_token, read_access_token
+from grader.service.deps import SessionDep, SettingsDep
+from grader.service.errors import DomainError
+from grader.settings import Settings
+
+SESSION_COOKIE = "grader_session"
+CSRF_COOKIE = "grader_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class LoginRequired(DomainError):
+    """A page that needs a signed-in person: the browser is sent to the login page, and back after."""
+
+    status_code = 303
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in first")
+        self.next_path = next_path
+
+
+class CsrfRefused(DomainError):
+    status_code = 403
+
+
+def _secure(settings: Settings) -> bool:
+    return settings.env == "production"
+
+
+def start_session(response: Response, user: User, settings: Settings) -> None:
+    """A new session token at every login (never the one the browser had before)."""
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    token = issue_access_token(user.id, secret=settings.secret_key.get_secret_value(), lifetime=lifetime)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(settings),
+        path="/",
+    )
+
+
+def end_session(response: Response, settings: Settings) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(settings))
+
+
+def session_user(request: Request, session: Session, settings: Settings) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    user_id = read_access_token(token, secret=settings.secret_key.get_secret_value())
+    return session.get(User, user_id) if user_id is not None else None
+
+
+def maybe_viewer(request: Request, session: SessionDep, settings: SettingsDep) -> Caller | None:
+    user = session_user(request, session, settings)
+    return Caller(user=user) if user is not None else None
+
+
+def viewer(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    """The signed-in person, as the domain services know callers; LoginRequired otherwise."""
+    user = session_user(request, session, settings)
+    if user is None:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(path)
+    return Caller(user=user)
+
+
+ViewerDep = Annotated[Caller, Depends(viewer, scope="function")]
+MaybeViewerDep = Annotated[Caller | None, Depends(maybe_viewer, scope="function")]
+
+
+def login_url(next_path: str) -> str:
+    return "/login" if next_path in ("", "/") else f"/login?next={quote(next_path, safe='')}"
+
+
+def safe_next(next_path: str | None) -> str:
+    """Where to go after login: a path on this site only (never //evil.example or a full URL)."""
+    if not next_path or not next_path.startswith("/") or next_path.startswith("//") or "\\" in next_path:
+        return "/"
+    return next_path
+
+
+# CSRF
+
+
+def _sign(nonce: str, secret: str) -> str:
+    return hmac.new(secret.encode(), nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def new_csrf_token(settings: Settings) -> str:
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_sign(nonce, settings.secret_key.get_secret_value())}"
+
+
+def _well_signed(token: str, settings: Settings) -> bool:
+    nonce, _, signature = token.partition(".")
+    expected = _sign(nonce, settings.secret_key.get_secret_value())
+    return bool(nonce) and hmac.compare_digest(signature, expected)
+
+
+def csrf_token_for(request: Request, settings: Settings) -> str:
+    """The browser's CSRF token: its cookie's when that is well signed, a new one otherwise (the page
+    that renders it sets the cookie: see rendering.render)."""
+    current = request.cookies.get(CSRF_COOKIE, "")
+    return current if current and _well_signed(current, settings) else new_csrf_token(settings)
+
+
+def set_csrf_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="lax", secure=_secure(settings), path="/")
+
+
+async def verify_csrf(request: Request, settings: SettingsDep) -> None:
+    """Every state-changing request of the pages: the form's field (or the header, for fetch) must be the
+    cookie's token."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else ""
+    if not cookie or not _well_signed(cookie, settings) or not hmac.compare_digest(sent, cookie):
+        raise CsrfRefused(
+            "this form has expired or did not come from this site: reload the page and try again"
+        )
+
+
+CsrfChecked = Depends(verify_csrf)
