@@ -11,8 +11,13 @@ a request holding SQLite's write lock always finds a thread to commit on (Settin
 from __future__ import annotations
 
 import asyncio
+import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+# A page's server-sent events wait most of their life and hold no connection while they do (each read
+# takes a fresh session): counted here, a few watching students would shut everyone else out.
+STREAMS = re.compile(r"^/submissions/[^/]+/events$")
 
 
 class RequestLimit:
@@ -21,7 +26,7 @@ class RequestLimit:
         self._turns: asyncio.Semaphore | None = None  # made in the server's event loop, on first use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or STREAMS.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         if self._turns is None:

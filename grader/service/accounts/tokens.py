@@ -18,7 +18,14 @@ _ALGORITHM = "HS256"
 
 def issue_access_token(user_id: str, *, secret: str, lifetime: timedelta, now: datetime | None = None) -> str:
     now = now or utcnow()
-    claims = {"sub": user_id, "iat": now, "exp": now + lifetime, "typ": "access"}
+    # jti: two sign-ins within one second still get two tokens (a browser's session is new at each login)
+    claims = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + lifetime,
+        "typ": "access",
+        "jti": secrets.token_urlsafe(9),
+    }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 

@@ -19,6 +19,15 @@ from grader.intake.uploads import (
 from grader.service.errors import InvalidInput, TooLarge
 
 _CHUNK = 1024 * 1024
+# The refusals the assignment page's script makes before sending anything, in the same words: it fills
+# in {name} and {limit} itself (web/static/assignment.js).
+UPLOAD_MESSAGES = {
+    "none": "no files: upload your .py files (layers.py, fc_net.py, optim.py) or one .zip",
+    "mixed": "upload one .zip, or loose .py files, not both and not several zips",
+    "odd": "only .py files or one .zip can be uploaded, not {name}",
+    "twice": "two uploaded files have the same name; upload each file once",
+    "too_large": "the upload is larger than the {limit} limit",
+}
 
 
 class UploadedFile(Protocol):
@@ -31,15 +40,15 @@ class UploadedFile(Protocol):
 def read_upload(parts: Sequence[UploadedFile], limits: IntakeLimits, scratch: Path) -> Submission:
     """The graded files of the upload; InvalidInput (422) or TooLarge (413) with what to fix."""
     if not parts:
-        raise InvalidInput("no files: upload your .py files (layers.py, fc_net.py, optim.py) or one .zip")
+        raise InvalidInput(UPLOAD_MESSAGES["none"])
     names = [_base_name(part.filename) for part in parts]
     zips = [name for name in names if name.lower().endswith(".zip")]
     if zips and len(parts) > 1:
-        raise InvalidInput("upload one .zip, or loose .py files, not both and not several zips")
+        raise InvalidInput(UPLOAD_MESSAGES["mixed"])
     if not zips and (odd := [name for name in names if not name.endswith(".py")]):
-        raise InvalidInput(f"only .py files or one .zip can be uploaded, not {odd[0]!r}")
+        raise InvalidInput(UPLOAD_MESSAGES["odd"].format(name=repr(odd[0])))
     if len(set(names)) != len(names):
-        raise InvalidInput("two uploaded files have the same name; upload each file once")
+        raise InvalidInput(UPLOAD_MESSAGES["twice"])
     scratch.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch))
     try:
@@ -50,7 +59,7 @@ def read_upload(parts: Sequence[UploadedFile], limits: IntakeLimits, scratch: Pa
             except OSError as exc:  # a name this file system refuses
                 raise InvalidInput(f"the uploaded file name {name!r} is not usable ({exc.strerror})") from exc
             if total > limits.max_upload_bytes:
-                raise TooLarge(f"the upload is larger than the {_mib(limits.max_upload_bytes)} limit")
+                raise TooLarge(UPLOAD_MESSAGES["too_large"].format(limit=mib(limits.max_upload_bytes)))
         try:
             return load_submission(folder / zips[0] if zips else folder, limits)
         except TooLargeUpload as exc:
@@ -80,5 +89,5 @@ def _save(part: UploadedFile, target: Path, room: int) -> int:
     return read
 
 
-def _mib(size: int) -> str:
+def mib(size: int) -> str:
     return f"{size / 1024**2:g} MiB"

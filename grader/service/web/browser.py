@@ -76,6 +76,12 @@ def session_user(request: Request, session: Session, settings: Settings) -> User
     return session.get(User, user_id) if user_id is not None else None
 
 
+def viewer_from_request(request: Request, session: Session) -> Caller | None:
+    settings: Settings = request.app.state.settings
+    user = session_user(request, session, settings)
+    return Caller(user=user) if user is not None else None
+
+
 def maybe_viewer(request: Request, session: SessionDep, settings: SettingsDep) -> Caller | None:
     user = session_user(request, session, settings)
     return Caller(user=user) if user is not None else None

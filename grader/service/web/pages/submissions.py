@@ -1,0 +1,219 @@
+"""A student's assignment page (hand in, see the attempts) and a submission's page (live while it grades,
+then its report): /assignments/{id}, /assignments/{id}/submit, /submissions/{id} and its status/events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader.intake.uploads import GRADED_FILES, REQUIRED_FILES
+from grader.service.deps import SessionDep, SettingsDep, StoreDep
+from grader.service.errors import DomainError
+from grader.service.grading.models import GradingRun
+from grader.service.submissions.access import (
+    GRADES,
+    authorize_listing,
+    authorize_submission,
+    authorize_submitting,
+)
+from grader.service.submissions.models import Source, Submission
+from grader.service.submissions.schemas import RunOut
+from grader.service.submissions.service import due_for, submit
+from grader.service.submissions.uploads import UPLOAD_MESSAGES, read_upload
+from grader.service.submissions.views import describe, latest_graded_runs, report_for
+from grader.service.web.browser import CSRF_HEADER, CsrfChecked, ViewerDep, viewer_from_request
+from grader.service.web.live import live_payload
+from grader.service.web.rendering import render
+from grader.service.web.report_view import changes_since, questions_of
+
+router = APIRouter(include_in_schema=False)
+EVENT_SECONDS = 1.0  # how often a watched submission's state is read
+EVENT_MOST_SECONDS = 15 * 60  # a stream ends after this; the page's script reconnects if still open
+
+
+@router.get("/assignments/{assignment_id}")
+def assignment_page(assignment_id: str, request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+    assignment, only_student = authorize_listing(session, viewer, assignment_id)
+    if only_student is None:  # staff: the dashboard is their page of an assignment
+        return RedirectResponse(f"/assignments/{assignment.id}/dashboard", status_code=303)
+    mine = list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.assignment_id == assignment.id, Submission.student_id == only_student)
+            .order_by(Submission.created_at.desc(), Submission.id)
+        )
+    )
+    attempts = describe(session, mine, assignment, as_staff=False)
+    limits = request.app.state.settings.intake_limits()
+    upload_rules = {
+        "graded": list(GRADED_FILES),
+        "required": list(REQUIRED_FILES),
+        "maxUploadBytes": limits.max_upload_bytes,
+        "maxFileBytes": limits.max_file_bytes,
+        "messages": UPLOAD_MESSAGES,
+    }
+    left = None if assignment.max_submissions is None else max(0, assignment.max_submissions - len(mine))
+    context = {
+        "assignment": assignment,
+        "due_at": due_for(session, assignment, only_student),
+        "attempts": attempts,
+        "attempts_left": left,
+        "upload_rules": json.dumps(upload_rules),
+        "graded_files": GRADED_FILES,
+        "required_files": REQUIRED_FILES,
+    }
+    return render(request, "assignment.html", context, viewer=viewer)
+
+
+@router.post("/assignments/{assignment_id}/submit", dependencies=[CsrfChecked])
+def hand_in(
+    assignment_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    viewer: ViewerDep,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    """The same hand-in as POST /api/v1/assignments/{id}/submissions. The page's script sends it with
+    fetch (the CSRF header) and wants JSON; a plain form gets the submission's page or an error page."""
+    wants_json = CSRF_HEADER.lower() in request.headers
+    try:
+        assignment, student_id = authorize_submitting(session, viewer, assignment_id, None)
+        upload = read_upload(files or [], settings.intake_limits(), settings.data_dir / "incoming")
+        submission, _ = submit(
+            session,
+            store,
+            assignment=assignment,
+            student_id=student_id,
+            upload=upload,
+            caller=viewer.key,
+            submitted_by_id=student_id,
+            source=Source.web,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+    except DomainError as exc:
+        if wants_json:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        raise
+    url = f"/submissions/{submission.id}"
+    if wants_json:
+        return JSONResponse({"id": submission.id, "url": url}, status_code=202)
+    return RedirectResponse(url, status_code=303)
+
+
+def _previous_attempt(
+    session: Session, submission: Submission
+) -> tuple[Submission | None, GradingRun | None]:
+    """The same student's attempt before this one, and its latest graded run."""
+    earlier = session.scalar(
+        select(Submission)
+        .where(
+            Submission.assignment_id == submission.assignment_id,
+            Submission.student_id == submission.student_id,
+            Submission.created_at < submission.created_at,
+        )
+        .order_by(Submission.created_at.desc())
+        .limit(1)
+    )
+    if earlier is None:
+        return None, None
+    run = latest_graded_runs(session, [earlier.id]).get(earlier.id)
+    return earlier, run
+
+
+@router.get("/submissions/{submission_id}")
+def submission_page(submission_id: str, request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+    seen = authorize_submission(session, viewer, submission_id, scope=GRADES)
+    submission, assignment = seen.submission, seen.assignment
+    (described,) = describe(session, [submission], assignment, as_staff=seen.as_staff)
+    run = latest_graded_runs(session, [submission.id]).get(submission.id)
+    report = (
+        report_for(session, run, assignment, submission.student_id, as_staff=seen.as_staff) if run else None
+    )
+    earlier, earlier_run = _previous_attempt(session, submission)
+    changes = None
+    if report is not None and earlier_run is not None:
+        before = report_for(session, earlier_run, assignment, submission.student_id, as_staff=seen.as_staff)
+        changes = changes_since(before, report)
+    runs = []
+    if seen.as_staff:
+        runs = [
+            RunOut.model_validate(r)
+            for r in session.scalars(
+                select(GradingRun)
+                .where(GradingRun.submission_id == submission.id)
+                .order_by(GradingRun.started_at, GradingRun.attempt)
+            )
+        ]
+    context = {
+        "submission": submission,
+        "described": described,
+        "assignment": assignment,
+        "report": report,
+        "questions": questions_of(report) if report else [],
+        "as_staff": seen.as_staff,
+        "earlier": earlier,
+        "changes": changes,
+        "runs": runs,
+        "run": run,
+        "live": live_payload(session, submission, as_staff=seen.as_staff),
+    }
+    return render(request, "submission.html", context, viewer=viewer)
+
+
+@router.get("/submissions/{submission_id}/status")
+def submission_status(submission_id: str, session: SessionDep, viewer: ViewerDep) -> JSONResponse:
+    """The polling fallback of the live page: the same payload as one server-sent event."""
+    seen = authorize_submission(session, viewer, submission_id, scope=GRADES)
+    return JSONResponse(live_payload(session, seen.submission, as_staff=seen.as_staff))
+
+
+@router.get("/submissions/{submission_id}/events")
+async def submission_events(submission_id: str, request: Request) -> Response:
+    """Server-sent events: the live state each second while it changes, until graded or failed. Holds
+    no database connection between reads and no thread while it waits (RequestLimit lets it by)."""
+    first = await run_in_threadpool(_read_live, request, submission_id)
+    if isinstance(first, Response):
+        return first
+
+    async def stream() -> AsyncIterator[str]:
+        payload, waited, sent = first, 0.0, ""
+        while True:
+            text = json.dumps(payload)
+            if text != sent:
+                yield f"event: status\ndata: {text}\n\n"
+                sent = text
+            if payload["final"] or waited >= EVENT_MOST_SECONDS or await request.is_disconnected():
+                return
+            await asyncio.sleep(EVENT_SECONDS)
+            waited += EVENT_SECONDS
+            again = await run_in_threadpool(_read_live, request, submission_id)
+            if isinstance(again, Response):
+                return
+            payload = again
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _read_live(request: Request, submission_id: str) -> dict[str, Any] | Response:
+    """One read of the live state, in its own short session, with the viewer checked every time (a
+    session that ended, a student removed from the course, stops the stream)."""
+    with request.app.state.sessions() as session:
+        viewer = viewer_from_request(request, session)
+        if viewer is None:
+            return JSONResponse({"detail": "sign in again"}, status_code=401)
+        try:
+            seen = authorize_submission(session, viewer, submission_id, scope=GRADES)
+        except DomainError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        return live_payload(session, seen.submission, as_staff=seen.as_staff)
