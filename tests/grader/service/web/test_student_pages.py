@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,8 @@ from grader import EXAMPLE_SUBMISSION
 from grader.service.submissions.models import Submission
 from tests.grader.service.api.conftest import REPORT, World, api_settings, client, world  # noqa: F401
 from tests.grader.service.web.browsing import PASSWORD, csrf_of, give_password, log_in
+
+CHECKS = cast(list[dict[str, Any]], REPORT["checks"])
 
 
 @pytest.fixture
@@ -180,7 +183,7 @@ def test_the_submission_page_shows_the_report_as_the_student_may_see_it(site: Wo
     page = site.client.get(f"/submissions/{site.submission}")
     assert page.status_code == 200
     assert 'id="score">2 / 2<' in page.text  # the visible check only
-    visible, hidden = REPORT["checks"]
+    visible, hidden = CHECKS
     assert visible["id"] in page.text and hidden["id"] not in page.text
     assert "Every run" not in page.text and "Seed" not in page.text
     assert site.client.get(f"/submissions/{site.submission}/status").json()["final"] is True
@@ -190,7 +193,7 @@ def test_staff_see_hidden_checks_seeds_and_every_run(site: World) -> None:
     log_in(site.client, site.emails["instructor"])
     page = site.client.get(f"/submissions/{site.submission}")
     assert page.status_code == 200
-    assert REPORT["checks"][1]["id"] in page.text and "Every run" in page.text and "Seed 1234" in page.text
+    assert CHECKS[1]["id"] in page.text and "Every run" in page.text and "Seed 1234" in page.text
     assert 'id="score">3 / 5<' in page.text
 
 
