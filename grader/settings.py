@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
+PUBLIC_URL_PATTERN = r"^https?://[^/\s?#]+(/[^\s?#]*)?$"  # http(s), a host, maybe a path: no query
 
 
 class Settings(BaseSettings):
@@ -37,6 +38,14 @@ class Settings(BaseSettings):
         16, ge=1, le=32, description="requests the API handles at once (each may hold a database connection)"
     )
     access_token_minutes: int = Field(12 * 60, ge=1, le=30 * 24 * 60, description="how long a sign-in lasts")
+    invite_hours: int = Field(
+        72, ge=1, le=30 * 24, description="how long a link that sets a password works (`grader users invite`)"
+    )
+    public_url: str = Field(
+        "http://localhost:8000",
+        pattern=PUBLIC_URL_PATTERN,
+        description="the address people reach the service at, which invite links start with",
+    )
     worker_lease_seconds: float = Field(120.0, ge=1, description="how long a claimed job is a worker's")
     worker_heartbeat_seconds: float = Field(20.0, gt=0, description="how often a worker renews its lease")
     worker_poll_seconds: float = Field(1.0, gt=0, description="how long an idle worker waits for a job")

@@ -1,5 +1,6 @@
-"""The service's commands: `grader db upgrade` and `grader users create`. They import the database layer
-only when they run, so that `grader grade` stays as fast as it was and needs no database."""
+"""The service's commands: `grader db upgrade`, `grader users create` and `grader users invite`. They
+import the database layer only when they run, so that `grader grade` stays as fast as it was and needs no
+database."""
 
 from __future__ import annotations
 
@@ -65,6 +66,50 @@ def users_create(
         raise typer.Exit(EXIT_INVALID) from exc
     finally:
         engine.dispose()
+
+
+@users_app.command("invite")
+def users_invite(
+    email: Annotated[str, typer.Argument(help="the user's email (in any case)")],
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="the service's public address (default: GRADER_PUBLIC_URL)"),
+    ] = None,
+) -> None:
+    """Print a one-time link that sets the user's password (a new one, if they have one), valid for
+    GRADER_INVITE_HOURS; give it to them yourself: no mail is sent."""
+    import re
+    from datetime import timedelta
+
+    from grader.service.accounts.invites import invite_expires_at, invite_url, issue_invite
+    from grader.service.accounts.service import find_user
+    from grader.service.db import make_engine, session_factory
+    from grader.service.migrate import upgrade
+    from grader.settings import PUBLIC_URL_PATTERN, get_settings
+
+    settings = get_settings()
+    base_url = base_url or settings.public_url
+    if not re.fullmatch(PUBLIC_URL_PATTERN, base_url):
+        err.print(f"[red]{base_url!r} is not a base URL:[/red] give one like https://grader.example.org")
+        raise typer.Exit(EXIT_INVALID)
+    url = settings.resolved_database_url()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine).begin() as session:
+            user = find_user(session, email=email)
+            if user is None:
+                err.print(f"[red]no user has the email {email}:[/red] `grader users create` makes one")
+                raise typer.Exit(EXIT_INVALID)
+            lifetime = timedelta(hours=settings.invite_hours)
+            token = issue_invite(user, secret=settings.secret_key.get_secret_value(), lifetime=lifetime)
+            who, had_password = user.email, user.password_hash is not None
+    finally:
+        engine.dispose()
+    print(invite_url(base_url, token))
+    what = "a new password (the old one works until then)" if had_password else "a password"
+    until = f"{invite_expires_at(token):%Y-%m-%d %H:%M} UTC"
+    err.print(f"the link lets {who} set {what}, once, until {until}")
 
 
 def worker(

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.models import ApiToken, User
-from grader.service.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from grader.service.accounts.passwords import check_new_password, hash_password, verify_password
 from grader.service.accounts.tokens import new_api_token
 from grader.service.db import utcnow
 from grader.service.errors import Conflict, InvalidInput
@@ -31,8 +31,8 @@ def create_user(
         raise InvalidInput(f"{email!r} is not an email address")
     if not name.strip():
         raise InvalidInput("a user needs a name")
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None:
+        check_new_password(password)
     if find_user(session, email=email) is not None:
         raise Conflict(f"a user with the email {email} exists already")
     user = User(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
+from grader.service.accounts.models import User
 from grader.service.courses.models import Course, Membership, Role
 from grader.service.errors import Forbidden, NotFound
 
@@ -64,6 +65,22 @@ def _authorize_token(caller: Caller, course: Course, need: Need, scope: str | No
         raise Forbidden("an API token cannot do this: sign in as the course's instructor")
     if not caller.has_scope(scope):
         raise Forbidden(f"this API token lacks the scope {scope}")
+
+
+def may_invite(session: Session, caller: Caller, user: User) -> bool:
+    """Whether the caller may make a link that sets `user`'s password: admins, and people who teach every
+    course `user` belongs to (whoever holds the link holds the account, in all of its courses)."""
+    if caller.is_admin:
+        return True
+    if caller.user is None or user.is_admin:
+        return False
+    taught = select(Membership.course_id).where(
+        Membership.user_id == caller.user.id, Membership.role == Role.instructor
+    )
+    elsewhere = select(Membership.id).where(
+        Membership.user_id == user.id, Membership.course_id.not_in(taught)
+    )
+    return session.scalar(elsewhere.limit(1)) is None
 
 
 def may_create_courses(session: Session, caller: Caller) -> bool:

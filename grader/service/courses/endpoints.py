@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
+from grader.service.accounts.invites import invite_expires_at, invite_url, issue_invite
 from grader.service.courses import service
 from grader.service.courses.access import Need, authorize_course
 from grader.service.courses.roster import MAX_ROSTER_BYTES
@@ -13,11 +15,12 @@ from grader.service.courses.schemas import (
     CourseCreate,
     CourseOut,
     CoursePatch,
+    InviteOut,
     MemberOut,
     MemberPut,
     RosterReport,
 )
-from grader.service.deps import CallerDep, SessionDep
+from grader.service.deps import CallerDep, SessionDep, SettingsDep
 from grader.service.schemas import errors
 
 router = APIRouter(prefix="/api/v1", tags=["courses"], responses=errors(401, 403, 404, 422))
@@ -69,6 +72,24 @@ def list_members(course_id: str, session: SessionDep, caller: CallerDep) -> list
     """The course's members (staff only)."""
     course = authorize_course(session, caller, course_id, Need.staff)
     return [MemberOut.of(member, user) for member, user in service.members_of(session, course)]
+
+
+@router.post(
+    "/courses/{course_id}/members/{user_id}/invite",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(409),
+)
+def invite_member(
+    course_id: str, user_id: str, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> InviteOut:
+    """A one-time link for a member who has no password yet (the course's instructors): it sets their
+    password, until GRADER_INVITE_HOURS have passed; no mail is sent. 409 for a member who has a password,
+    403 for one who belongs to a course the caller does not teach (an admin can)."""
+    course = authorize_course(session, caller, course_id, Need.manage)
+    user = service.invitable_member(session, caller, course, user_id)
+    lifetime = timedelta(hours=settings.invite_hours)
+    token = issue_invite(user, secret=settings.secret_key.get_secret_value(), lifetime=lifetime)
+    return InviteOut(url=invite_url(settings.public_url, token), expires_at=invite_expires_at(token))
 
 
 @router.post("/courses/{course_id}/roster", responses=errors(409, 413))

@@ -71,6 +71,14 @@ class MemberOut(Answer):
         )
 
 
+class InviteOut(Answer):
+    url: str = Field(
+        description="a one-time link that lets the member set their password: give it to them only",
+        examples=["https://grader.example.org/invite/eyJhbGciOiJIUzI1NiIs..."],
+    )
+    expires_at: datetime = Field(description="when the link stops working (GRADER_INVITE_HOURS after now)")
+
+
 class FieldChangeOut(Answer):
     before: str | None
     after: str | None

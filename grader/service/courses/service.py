@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
 from grader.service.accounts.service import create_user, email_key, find_user
-from grader.service.courses.access import may_create_courses, membership
+from grader.service.courses.access import may_create_courses, may_invite, membership
 from grader.service.courses.models import Course, Membership, Role
 from grader.service.courses.roster import (
     MEMBER_FIELDS,
@@ -23,7 +23,7 @@ from grader.service.courses.roster import (
     parse_roster,
 )
 from grader.service.db import new_id
-from grader.service.errors import Conflict, Forbidden, InvalidInput
+from grader.service.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
@@ -81,6 +81,23 @@ def put_member(
     member.role, member.student_number = role, student_number
     session.flush()
     return member, user, created
+
+
+def invitable_member(session: Session, caller: Caller, course: Course, user_id: str) -> User:
+    """The course's member the caller (who manages the course) may make a password link for: NotFound for
+    no such member, Conflict for one who has a password, Forbidden for one who belongs to other courses."""
+    user = session.get(User, user_id)
+    if user is None or membership(session, course.id, user.id) is None:
+        raise NotFound("no such member of this course")
+    if user.password_hash is not None:
+        raise Conflict(
+            f"{user.email} has a password already and signs in with it; if it is forgotten, the service's "
+            "operator can make a link that sets a new one (grader users invite)"
+        )
+    if not may_invite(session, caller, user):
+        why = "is an admin" if user.is_admin else "belongs to a course you do not teach as well"
+        raise Forbidden(f"{user.email} {why}: an admin can make their link")
+    return user
 
 
 def members_of(session: Session, course: Course) -> list[tuple[Membership, User]]:

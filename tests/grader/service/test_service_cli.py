@@ -48,7 +48,7 @@ def test_db_upgrade_makes_the_embedded_database_in_the_data_dir(data_dir: Path) 
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert current_revision(f"sqlite:///{data_dir / 'grader.db'}") == head == "0002"
+    assert head is not None and current_revision(f"sqlite:///{data_dir / 'grader.db'}") == head
     assert f"revision {head}" in result.output
 
 

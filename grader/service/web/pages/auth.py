@@ -8,9 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from grader.service.accounts import service
+from grader.service.accounts.invites import InviteRefused, invited_user, redeem_invite
 from grader.service.accounts.throttle import LoginThrottle
 from grader.service.deps import SessionDep, SettingsDep
-from grader.service.errors import TooSoon
+from grader.service.errors import InvalidInput, TooSoon
 from grader.service.web.browser import CsrfChecked, MaybeViewerDep, end_session, safe_next, start_session
 from grader.service.web.errors import page_error
 from grader.service.web.rendering import render
@@ -56,4 +57,42 @@ def log_in(
 def log_out(settings: SettingsDep) -> Response:
     response = RedirectResponse("/login", status_code=303)
     end_session(response, settings)
+    return response
+
+
+NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}  # the token is in the URL
+
+
+@router.get("/invite/{token}")
+def invite_page(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """A one-time link from staff (or `grader users invite`): the form that sets the password."""
+    try:
+        user = invited_user(session, token, secret=settings.secret_key.get_secret_value())
+    except InviteRefused as exc:
+        return page_error(request, 403, str(exc))
+    return render(request, "set_password.html", {"user": user, "token": token}, headers=NO_REFERRER)
+
+
+@router.post("/invite/{token}", dependencies=[CsrfChecked])
+def set_password(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    password: Annotated[str, Form(max_length=1000)] = "",
+    again: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    secret = settings.secret_key.get_secret_value()
+    try:
+        user = invited_user(session, token, secret=secret)
+        if password != again:
+            raise InvalidInput("the two passwords differ: type the same one twice")
+        redeem_invite(session, token, password, secret=secret)
+    except InviteRefused as exc:
+        return page_error(request, 403, str(exc))
+    except InvalidInput as exc:
+        context = {"user": user, "token": token, "error": str(exc)}
+        return render(request, "set_password.html", context, status_code=422, headers=NO_REFERRER)
+    response = RedirectResponse("/", status_code=303)
+    start_session(response, user, settings)
     return response

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.grader.service.api import routes_grades, routes_gradescope, routes_roster, routes_webhooks
+from tests.grader.service.api import (
+    routes_grades,
+    routes_gradescope,
+    routes_invites,
+    routes_roster,
+    routes_webhooks,
+)
 from tests.grader.service.api.access_rules import ROLES, UPSERTED, Routes, manage, rule, slug, view
 from tests.grader.service.api.conftest import World, example_files
 
@@ -129,6 +135,7 @@ ROUTES: Routes = {
     **CORE_ROUTES,
     **routes_grades.ROUTES,
     **routes_roster.ROUTES,
+    **routes_invites.ROUTES,
     **routes_gradescope.ROUTES,
     **routes_webhooks.ROUTES,
 }

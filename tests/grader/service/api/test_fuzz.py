@@ -34,9 +34,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 from schemathesis.schemas import BaseSchema
+from sqlalchemy import select
 
 from grader import EXAMPLE_SUBMISSION
 from grader.assignments import known_assignments
+from grader.service.accounts.models import User
 from grader.service.webhooks.models import Webhook, WebhookDelivery
 from tests.grader.service.api.conftest import GRADED_NAMES, World
 
@@ -70,6 +72,7 @@ def _known_ids(world: World) -> dict[str, list[str]]:
         session.add(delivery)
         session.flush()
         hook, sent = webhook.id, delivery.id
+        people = {user.email: user.id for user in session.scalars(select(User))}
     return {
         "course_id": [world.course, world.other_course],
         "assignment_id": [world.assignment],
@@ -77,6 +80,7 @@ def _known_ids(world: World) -> dict[str, list[str]]:
         "token_id": [world.token_to_revoke],
         "webhook_id": [hook],
         "delivery_id": [sent],
+        "user_id": [people[email] for email in sorted(world.emails.values())],
     }
 
 

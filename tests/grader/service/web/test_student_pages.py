@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from grader import EXAMPLE_SUBMISSION
 from grader.service.submissions.models import Submission
-from tests.grader.service.api.conftest import REPORT, World, api_settings, client, world  # noqa: F401
+from tests.grader.service.api.conftest import REPORT, SECRET, World, api_settings, client, world  # noqa: F401
 from tests.grader.service.web.browsing import PASSWORD, csrf_of, give_password, log_in
 
 CHECKS = cast(list[dict[str, Any]], REPORT["checks"])
@@ -222,3 +223,31 @@ def test_error_pages_speak_words_and_the_api_keeps_json(site: World) -> None:
     assert "Traceback" not in missing.text
     api = site.client.get("/api/v1/no/such/route")
     assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
+def test_an_invite_link_sets_the_password_once_and_signs_in(site: World) -> None:
+    from grader.service.accounts.invites import invite_path, issue_invite
+    from grader.service.accounts.models import User
+
+    with site.app.state.sessions() as session:
+        user = session.scalar(select(User).where(User.email == site.emails["ta"]))  # no password yet
+        assert user is not None and user.password_hash is None
+        token = issue_invite(user, secret=SECRET, lifetime=timedelta(hours=1))
+    page = site.client.get(invite_path(token))
+    assert page.status_code == 200 and 'for="password">New password<' in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    differing = site.client.post(
+        invite_path(token),
+        data={"password": "a long password", "again": "another one", "csrf_token": csrf_of(page.text)},
+    )
+    assert differing.status_code == 422 and "the two passwords differ" in differing.text
+    done = site.client.post(
+        invite_path(token),
+        data={"password": "a long password", "again": "a long password", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and "grader_session=" in done.headers["set-cookie"]
+    assert site.client.get("/").status_code == 200
+    used = site.client.get(invite_path(token))
+    assert used.status_code == 403 and "staff for a new link" in used.text
+    log_in(site.client, site.emails["ta"], "a long password")
