@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) sandbox-image
+	bash scripts/ensure-chromium
 	$(BIN)/pytest -q
 
 ## sandbox-image: build (or find) the Docker image student code runs in; minutes the first time

@@ -4,7 +4,8 @@ server, and a fresh database on each backend.
 Every test that uses a Docker fixture, directly or through another fixture, is marked `docker`, so that
 `pytest -m "not docker and not slow"` is a quick loop without the engine; tests that reach Docker
 otherwise (the CLI's default sandbox) carry the mark themselves. Likewise every test that needs the
-PostgreSQL server (`postgres_url`, or the `postgresql` half of `database_url`) is marked `postgres`.
+PostgreSQL server (`postgres_url`, or the `postgresql` half of `database_url`) is marked `postgres`, and every
+test that drives Chromium (tests/web/conftest.py's `browser` and `page`) is marked `browser`.
 """
 
 import os
@@ -27,8 +28,10 @@ from sqlalchemy.engine import URL, make_url
 
 from grader.sandbox_client.images import build_sandbox_image
 
-DOCKER_FIXTURES = frozenset({"docker_client", "sandbox_image"})
+# live_service (tests/web/conftest.py) is a `grader serve` grading in Docker.
+DOCKER_FIXTURES = frozenset({"docker_client", "sandbox_image", "live_service"})
 POSTGRES_FIXTURES = frozenset({"postgres_url"})
+BROWSER_FIXTURES = frozenset({"browser", "page"})
 POSTGRES_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "postgres.sh"
 # A server already running elsewhere (its SQLAlchemy URL); the suite then starts none of its own.
 POSTGRES_URL_ENV = "GRADER_TEST_POSTGRES_URL"
@@ -45,6 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.docker)
         if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
