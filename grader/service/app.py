@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from grader.service.accounts.endpoints import router as accounts_router
 from grader.service.accounts.throttle import LoginThrottle
@@ -43,6 +44,8 @@ from grader.settings import Settings
 SandboxHealth = Callable[[], str]  # "ok", or what is wrong with the sandbox
 MULTIPART_OVERHEAD = 1024 * 1024  # room for a form's boundaries and fields around its files
 SWAGGER_FILES = "/static/swagger-ui"
+# Swagger UI 5's files, as the swagger-ui-py package ships them (its own integration is not used).
+SWAGGER_DIR = Path(str(importlib.util.find_spec("swagger_ui").origin)).parent / "static"  # type: ignore[union-attr]
 
 
 def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = None) -> FastAPI:
@@ -103,7 +106,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
 
 def _serve_docs(app: FastAPI) -> None:
     """/docs with Swagger UI's files from the swagger-ui-bundle package, so that it works offline."""
-    app.mount(SWAGGER_FILES, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.mount(SWAGGER_FILES, StaticFiles(directory=SWAGGER_DIR), name="swagger-ui")
 
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
