@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from grader.assignments import get_assignment
 from grader.engine.executor import Executor, ProgressCallback, SandboxUnavailable
-from grader.engine.grading import grade_submission
+from grader.engine.grading import ChecksProgressCallback, grade_submission
 from grader.engine.report import Report
 from grader.intake.uploads import Submission
 from grader.sandbox_client.executor import LocalProcessExecutor
@@ -46,9 +46,11 @@ class Grader:
         origins: Mapping[str, str] | None = None,
         cascade: bool = False,
         progress: ProgressCallback | None = None,
+        checks_progress: ChecksProgressCallback | None = None,
     ) -> Report:
         """The report of `files`; `origins` (name -> where in the upload it was found) tell the student's
-        package name; `cascade`: a bug also costs points in every check that relies on it.
+        package name; `cascade`: a bug also costs points in every check that relies on it; `progress`
+        hears of probes as they finish, `checks_progress` also of the checks that have run.
 
         UnknownAssignment for an id no catalog has, before anything runs."""
         catalog = dataclasses.replace(get_assignment(assignment), cascading=cascade)
@@ -60,6 +62,7 @@ class Grader:
             executor=self.executor,
             limits=self.settings.grading_limits(),
             progress=progress,
+            checks_progress=checks_progress,
         )
 
     def health(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -24,6 +24,9 @@ NOT_RUN_STATUSES: Mapping[str, tuple[CheckStatus, str]] = {
     "invalid_output": ("error", "invalid output"),
 }
 
+# (ids of the checks whose own probes have all run, in catalog order; probes finished; probes in all).
+ChecksProgressCallback = Callable[[tuple[str, ...], int, int], None]
+
 
 @dataclass(frozen=True)
 class GradingLimits:
@@ -42,8 +45,12 @@ def grade_submission(
     executor: Executor,
     limits: GradingLimits | None = None,
     progress: ProgressCallback | None = None,
+    checks_progress: ChecksProgressCallback | None = None,
 ) -> Report:
-    """The report of `submission`; `limits` are the settings' (get_settings()) when omitted."""
+    """The report of `submission`; `limits` are the settings' (get_settings()) when omitted.
+
+    `progress` hears of probes as they finish; `checks_progress` also of the checks that have run (their
+    verdicts come at the end: a check has run, not passed)."""
     if limits is None:
         from grader.settings import get_settings  # here: the Gradescope bundle grades without pydantic
 
@@ -70,7 +77,8 @@ def grade_submission(
     # The reference's outputs do not depend on the student: compute them while the sandbox runs.
     with ThreadPoolExecutor(max_workers=1) as background:
         expected = background.submit(lambda: [context.expected(p) for check in checks for p in check.probes])
-        outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, progress), strict=True))
+        heard = _with_checks_run(checks, plan.probe_ids, progress, checks_progress)
+        outcomes = dict(zip(plan.probe_ids, executor.run(plan, submission.files, heard), strict=True))
         expected.result()
     reports = judge_checks(checks, outcomes, context, assignment)
     add_dependency_notes(checks, reports)
@@ -81,6 +89,31 @@ def grade_submission(
         if check_report.status != "passed" and check_report.target.startswith("fc_net."):
             check_report.message = "\n".join([*report.notes, check_report.message])
     return report
+
+
+def _with_checks_run(
+    checks: Sequence[Check],
+    probe_ids: Sequence[str],
+    progress: ProgressCallback | None,
+    checks_progress: ChecksProgressCallback | None,
+) -> ProgressCallback | None:
+    """`progress`, also telling `checks_progress` which checks have run. The sandbox runs the probes in
+    plan order, so `finished` probes are the plan's first ones: a check has run once they include all its
+    own probes (its baselines, composed at the plan's end, judge it only when it fails)."""
+    if checks_progress is None:
+        return progress
+    position = {probe_id: index for index, probe_id in enumerate(probe_ids)}
+    ends = [
+        (check.id, 1 + max((position[f"{check.id}/{probe.label}"] for probe in check.probes), default=-1))
+        for check in checks
+    ]
+
+    def heard(finished: int, total: int) -> None:
+        if progress is not None:
+            progress(finished, total)
+        checks_progress(tuple(check_id for check_id, end in ends if end <= finished), finished, total)
+
+    return heard
 
 
 def judge_checks(

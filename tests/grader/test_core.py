@@ -44,6 +44,22 @@ def test_it_grades_as_the_engine_does_and_reports_progress() -> None:
     assert seen and seen[-1][0] == seen[-1][1] > 0  # (done, total), and done reaches the total
 
 
+def test_it_tells_the_checks_that_have_run_as_their_probes_finish() -> None:
+    """The sandbox runs the probes in plan order (imports, then each check's, in catalog order): a check
+    has run once the probes finished reach its last one."""
+    seen: list[tuple[tuple[str, ...], int, int]] = []
+    with Grader(Settings(sandbox="process")) as grader:
+        grader.grade(FILES, "cs231n-a2-fc", seed=3, checks_progress=lambda *step: seen.append(step))
+    checks = get_assignment("cs231n-a2-fc").build_checks(3)
+    total = seen[-1][2]
+    imports = total - sum(len(check.probes) + len(check.baselines) for check in checks)
+    ends = [imports + sum(len(check.probes) for check in checks[: n + 1]) for n in range(len(checks))]
+    for ran, finished, _ in seen:
+        assert ran == tuple(check.id for check, end in zip(checks, ends, strict=True) if end <= finished)
+    assert any(0 < len(ran) < len(checks) for ran, _, _ in seen)  # they come as the grading goes
+    assert seen[-1][:2] == (tuple(check.id for check in checks), total)
+
+
 def test_the_sandbox_argument_overrides_the_settings() -> None:
     with Grader(Settings(sandbox="docker"), sandbox="process") as grader:
         assert grader.executor.name == "process"

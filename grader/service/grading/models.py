@@ -85,3 +85,9 @@ class GradingRun(Base):
     max_score: Mapped[float | None] = mapped_column(Float)
     report: Mapped[str | None] = mapped_column(Text)  # the `grader grade --json` document
     error: Mapped[str | None] = mapped_column(Text)  # why an infrastructure failure happened
+    # While it runs, what it has done (live.py reads it): {"checks": [ids of the checks that have run],
+    # "probes": [finished, in all]}, written by its worker a few times a second at most. A column of the
+    # run, not a table of check rows: one row per run and one writer (the run's worker), rewritten in
+    # place in one short UPDATE of that row alone; rows per check would cost an INSERT per check and
+    # leave rows to clean up. None until the first probes finished.
+    progress: Mapped[str | None] = mapped_column(Text)

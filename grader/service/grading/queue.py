@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import version
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from grader.service.db import utcnow
@@ -64,6 +64,11 @@ def enqueue(
     return job
 
 
+# The order jobs are claimed in: fresh submissions before regrades, then the oldest (the id only breaks
+# ties, so that a place in the queue is the same for every reader).
+CLAIM_ORDER = (GradingJob.priority, GradingJob.available_at, GradingJob.id)
+
+
 def _claimable(now: datetime) -> ColumnElement[bool]:
     queued = (GradingJob.status == JobStatus.queued) & (GradingJob.available_at <= now)
     expired = (GradingJob.status == JobStatus.running) & (GradingJob.lease_expires_at < now)
@@ -75,8 +80,7 @@ def claim(session: Session, *, worker: str, lease: timedelta, now: datetime | No
     before regrades, then the oldest) and start its run; None if there is none. The caller commits at
     once: the claim is its own short transaction."""
     now = now or utcnow()
-    urgent_first = (GradingJob.priority, GradingJob.available_at)
-    candidates = select(GradingJob).where(_claimable(now)).order_by(*urgent_first).limit(5)
+    candidates = select(GradingJob).where(_claimable(now)).order_by(*CLAIM_ORDER).limit(5)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     for job in session.scalars(candidates).all():
@@ -109,6 +113,24 @@ def claim(session: Session, *, worker: str, lease: timedelta, now: datetime | No
         session.flush()
         return Claim(job.id, run.id, job.submission_id, run.seed, run.attempt, worker)
     return None
+
+
+def jobs_ahead(session: Session, job: GradingJob, *, now: datetime | None = None) -> int:
+    """How many jobs workers will claim before `job` (a waiting one): those waiting, or held under an
+    expired lease, that come first in the claim order (one waiting out its retry delay too: it is claimed
+    first once the delay is over). One query, whatever the queue's length."""
+    now = now or utcnow()
+    waiting = (GradingJob.status == JobStatus.queued) | (
+        (GradingJob.status == JobStatus.running) & (GradingJob.lease_expires_at < now)
+    )
+    priority, available_at, job_id = CLAIM_ORDER
+    # CLAIM_ORDER < the job's, spelt out: each value bound with its column's type (the times as stored).
+    first = or_(
+        priority < job.priority,
+        (priority == job.priority) & (available_at < job.available_at),
+        (priority == job.priority) & (available_at == job.available_at) & (job_id < job.id),
+    )
+    return session.scalar(select(func.count()).select_from(GradingJob).where(waiting, first)) or 0
 
 
 def _abandon_runs(session: Session, job_id: str, now: datetime) -> None:
@@ -149,6 +171,21 @@ def heartbeat(session: Session, claim: Claim, *, lease: timedelta, now: datetime
         return False
     session.execute(update(GradingRun).where(GradingRun.id == claim.run_id).values(heartbeat_at=now))
     return True
+
+
+def record_progress(session: Session, claim: Claim, progress: str, *, now: datetime | None = None) -> bool:
+    """Write the run's progress, only while the worker holds the lease (as a grade is stored); False if
+    it lost it. The update changes the run's row alone: the job's is read, never locked (on PostgreSQL
+    a claim skips or takes the job's row whatever a progress does)."""
+    now = now or utcnow()
+    held = select(GradingJob.id).where(_holds(claim, now)).exists()
+    written = session.execute(
+        update(GradingRun)
+        .where(GradingRun.id == claim.run_id, GradingRun.status == RunStatus.running, held)
+        .values(progress=progress)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(written.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def complete(

@@ -1,5 +1,6 @@
 """A grading worker: claim a job, grade its submission through the Grader with the run's seed while a
-thread beats the lease, then store the grade (only while the lease holds) or record the failure.
+thread beats the lease (and another records the checks that have run, for the live page), then store the
+grade (only while the lease holds) or record the failure.
 
 An infrastructure failure (the sandbox unavailable, a stored file damaged) never awards points: the run
 is marked failed and the job goes back to the queue, failed for good after three.
@@ -35,13 +36,19 @@ from grader.settings import Settings
 log = logging.getLogger("grader.worker")
 
 
+# A running grading's progress is written at most this often (seconds): the live page polls about as often.
+PROGRESS_INTERVAL = 0.5
+
+
 @dataclass(frozen=True)
 class Timing:
-    """How long a claim holds, how often it is renewed, how long an idle worker waits (from Settings)."""
+    """How long a claim holds, how often it is renewed, how long an idle worker waits (from Settings), and
+    how often a grading's progress is written at most."""
 
     lease: timedelta
     heartbeat: float
     poll: float
+    progress: float = PROGRESS_INTERVAL
 
     @classmethod
     def of(cls, settings: Settings) -> Timing:
@@ -113,6 +120,63 @@ class Heartbeat:
                 return
 
 
+class ProgressRecorder:
+    """Records a grading's progress (the checks that have run) into its run, on a thread of its own: the
+    grading's callback only notes it, so the grading never waits for the database. At most one write an
+    `interval`, each its own short transaction, and the last state once stopped; none once the lease is
+    lost (`lost`), as no grade is stored then."""
+
+    def __init__(self, sessions: sessionmaker[Session], claim: queue.Claim, interval: float) -> None:
+        self.sessions, self.claim, self.interval = sessions, claim, interval
+        self.lock = threading.Lock()
+        self.noted: tuple[int, str] = (0, "")  # (how many notes so far, the last one)
+        self.written = 0  # the number of the note written last
+        self.woken, self.stopped = threading.Event(), threading.Event()
+        self.lost = False
+        self.thread = threading.Thread(target=self._record, name=f"progress-{claim.job_id}", daemon=True)
+
+    def __call__(self, checks: tuple[str, ...], finished: int, total: int) -> None:
+        """Grader.grade's checks_progress callback."""
+        note = json.dumps({"checks": list(checks), "probes": [finished, total]})
+        with self.lock:
+            count, last = self.noted
+            if note != last:
+                self.noted = (count + 1, note)
+                self.woken.set()
+
+    def __enter__(self) -> ProgressRecorder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.woken.set()
+        self.thread.join()
+
+    def _record(self) -> None:
+        while not self.lost:
+            self.woken.wait()
+            self.woken.clear()
+            self._write()
+            if self.stopped.wait(self.interval):  # stopped: the last state, if it is newer
+                self._write()
+                return
+
+    def _write(self) -> None:
+        with self.lock:
+            count, note = self.noted
+        if count == self.written or self.lost:
+            return
+        try:
+            with self.sessions.begin() as session:
+                held = queue.record_progress(session, self.claim, note)
+        except Exception:  # the database busy: a later note says more anyway
+            log.exception("recording the progress of job %s failed", self.claim.job_id)
+            return
+        self.written = count
+        self.lost = not held
+
+
 def grade_one(
     sessions: sessionmaker[Session],
     store: FileStore,
@@ -130,8 +194,13 @@ def grade_one(
     try:
         with sessions() as session:
             job = load_job(session, store, claim)
-        with Heartbeat(sessions, claim, timing.heartbeat, timing.lease):
-            report = grader.grade(job.files, job.catalog, seed=claim.seed, origins=job.origins)
+        with (
+            Heartbeat(sessions, claim, timing.heartbeat, timing.lease),
+            ProgressRecorder(sessions, claim, timing.progress) as recorder,
+        ):
+            report = grader.grade(
+                job.files, job.catalog, seed=claim.seed, origins=job.origins, checks_progress=recorder
+            )
     except (SandboxUnavailable, OSError) as exc:
         with sessions.begin() as session:
             outcome = queue.fail(session, claim, error=f"{type(exc).__name__}: {exc}")
@@ -180,7 +249,8 @@ def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, 
     its lease expires)."""
     url = settings.resolved_database_url()
     upgrade(url)
-    engine = make_engine(url, connections=2 * concurrency)  # each grading's thread and its heartbeat's
+    # Each grading's thread (its progress recorder's while it grades) and its heartbeat's.
+    engine = make_engine(url, connections=2 * concurrency)
     sessions = session_factory(engine)
     store = FileStore(settings.data_dir / "files")
     timing = Timing.of(settings)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -20,7 +21,9 @@ from grader.service.assignments.models import Assignment
 from grader.service.courses.models import Course
 from grader.service.db import make_engine, session_factory
 from grader.service.errors import Conflict
+from grader.service.grading import queue
 from grader.service.migrate import alembic_config, current_revision, upgrade
+from tests.grader.service.factories import course_with_student, submission
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -43,6 +46,29 @@ def test_an_upgraded_database_upgrades_again_to_the_same(database_url: str) -> N
     upgrade(database_url)
     upgrade(database_url)
     assert current_revision(database_url) == HEAD
+
+
+def test_the_grading_progress_goes_with_a_downgrade_to_0002_and_comes_back(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    with session_factory(engine).begin() as session:  # a run, which the downgrade keeps (not its progress)
+        assignment, student = course_with_student(session)
+        queue.enqueue(session, submission_id=submission(session, assignment, student).id)
+        claim = queue.claim(session, worker="w", lease=timedelta(seconds=30))
+        assert claim is not None and queue.record_progress(session, claim, "{}")
+
+    def columns() -> set[str]:
+        return {column["name"] for column in inspect(engine).get_columns("grading_runs")}
+
+    command.downgrade(alembic_config(database_url), "0002")
+    assert "progress" not in columns() and current_revision(database_url) == "0002"
+    upgrade(database_url)
+    assert "progress" in columns() and current_revision(database_url) == HEAD
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id, progress FROM grading_runs")).all() == [
+            (claim.run_id, None)
+        ]
+    engine.dispose()
 
 
 def test_the_control_a_model_the_migrations_lack_is_seen(database_url: str) -> None:

@@ -159,3 +159,59 @@ def test_fresh_submissions_are_claimed_before_older_regrades(sessions: sessionma
         order.append(held.job_id)
         assert complete(sessions, held)
     assert order[0] == fresh and sorted(order[1:]) == sorted(regrades)
+
+
+def progress_of(sessions: sessionmaker[Session]) -> list[tuple[str, str | None]]:
+    return [(run.worker, run.progress) for run in runs(sessions)]
+
+
+def test_progress_is_written_only_while_the_lease_holds(sessions: sessionmaker[Session]) -> None:
+    queued_jobs(sessions, 1)
+    start = utcnow()
+    first = claim(sessions, "dies", now=start, lease=timedelta(seconds=5))
+    assert first is not None
+
+    def record(held: queue.Claim, note: str, after: float) -> bool:
+        with sessions.begin() as session:
+            return queue.record_progress(session, held, note, now=start + timedelta(seconds=after))
+
+    assert record(first, "early", 1)
+    assert not record(first, "late", 6)  # the lease expired: nobody took the job yet, still nothing
+    second = claim(sessions, "other", now=start + timedelta(seconds=6))
+    assert second is not None
+    assert not record(first, "stale", 7) and record(second, "mine", 7)
+    assert progress_of(sessions) == [("dies", "early"), ("other", "mine")]
+    assert complete(sessions, second, now=start + timedelta(seconds=8))
+    assert not record(second, "after", 8)  # a finished run's progress stays as it was
+    assert progress_of(sessions) == [("dies", "early"), ("other", "mine")]
+
+
+def test_the_jobs_ahead_are_those_claimed_first(sessions: sessionmaker[Session]) -> None:
+    start = utcnow()
+    with sessions.begin() as session:
+        assignment, student = course_with_student(session)
+
+        def job(priority: int, seconds: float) -> GradingJob:
+            made = queue.enqueue(
+                session, submission_id=submission(session, assignment, student).id, priority=priority
+            )
+            made.available_at = start + timedelta(seconds=seconds)
+            return made
+
+        old_regrade, fresh, later, retried = job(PRIORITY_REGRADE, 0), job(0, 1), job(0, 2), job(0, 30)
+        session.flush()
+        ids = [made.id for made in (old_regrade, fresh, later, retried)]
+
+    def ahead(job_id: str, now: datetime) -> int:
+        with sessions() as session:
+            made = session.get(GradingJob, job_id)
+            assert made is not None
+            return queue.jobs_ahead(session, made, now=now)
+
+    at = start + timedelta(seconds=3)
+    assert [ahead(job_id, at) for job_id in ids] == [3, 0, 1, 2]  # a retry waiting comes before regrades
+    held = claim(sessions, "w", now=at)
+    assert held is not None and held.job_id == ids[1]
+    assert [ahead(job_id, at) for job_id in ids[2:]] == [0, 1]
+    assert ahead(ids[0], at) == 2  # the running job is not ahead of anyone
+    assert ahead(ids[0], at + LEASE + timedelta(seconds=1)) == 3  # unless its lease expired

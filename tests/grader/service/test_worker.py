@@ -1,18 +1,20 @@
 """The worker on both databases: a submission is graded through the Grader with its run's seed and the
-grade is stored once; a damaged stored file or an unavailable sandbox fails the run and awards nothing."""
+grade is stored once, the checks that have run recorded while it runs; a damaged stored file or an
+unavailable sandbox fails the run and awards nothing; a worker that lost its lease records nothing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +23,9 @@ from grader.core import Grader
 from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.intake.uploads import load_submission
+from grader.service.db import utcnow
 from grader.service.grading import queue, worker
+from grader.service.grading.live import LiveStatus, catalog_outline, live_status
 from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.grading.worker import Heartbeat, Timing, grade_one
 from grader.service.metrics import REGISTRY
@@ -237,3 +241,109 @@ def test_a_stored_grade_is_announced_to_the_assignments_webhooks_in_its_transact
     body = json.loads(delivery.body)
     assert (body["event"], body["submission_id"], body["final_score"]) == ("grade.updated", submission_id, 86)
     assert body["delivery_id"] == delivery.id and delivery.status == "pending"
+
+
+class Observing(Grader):
+    """The real grader, calling `look` from inside its checks_progress callback (the grading waits for
+    it): what a live page sees while the grading runs."""
+
+    def __init__(self, real: Grader, look: Callable[[tuple[str, ...]], None]) -> None:
+        self.real, self.look = real, look
+
+    def grade(self, files: Mapping[str, bytes], assignment: str, **kwargs: Any) -> Report:
+        record = kwargs.pop("checks_progress")
+
+        def heard(checks: tuple[str, ...], finished: int, total: int) -> None:
+            record(checks, finished, total)
+            self.look(checks)
+
+        return self.real.grade(files, assignment, checks_progress=heard, **kwargs)
+
+
+def spy_on_progress(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, bool]]:
+    """Every progress the worker writes: when, and whether it was stored."""
+    real, written = queue.record_progress, []
+
+    def record(*args: Any, **kwargs: Any) -> bool:
+        stored = real(*args, **kwargs)
+        written.append((time.monotonic(), stored))
+        return stored
+
+    monkeypatch.setattr(queue, "record_progress", record)
+    return written
+
+
+def test_the_checks_that_have_run_are_recorded_while_a_real_grading_runs(
+    sessions: sessionmaker[Session], tmp_path: Path, grader: Grader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path / "files")
+    submission_id = submitted(sessions, store)
+    every_check = {check.id for check in catalog_outline("cs231n-a2-fc")[1]}
+    seen: list[tuple[tuple[str, ...], GradingRun, LiveStatus]] = []
+
+    def look(checks: tuple[str, ...]) -> None:
+        if seen or not 0 < len(checks) < len(every_check):
+            return
+        deadline = time.monotonic() + 10  # the recorder writes within its interval (0.5 s)
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                (run,) = session.scalars(select(GradingRun))
+                if run.progress is not None and set(json.loads(run.progress)["checks"]) == set(checks):
+                    made = session.get(Submission, submission_id)
+                    assert made is not None
+                    seen.append((checks, run, live_status(session, made, as_staff=True)))
+                    return
+            time.sleep(0.02)
+        raise AssertionError("the progress was not recorded while the grading ran")
+
+    written = spy_on_progress(monkeypatch)
+    started = time.monotonic()
+    claim = grade_one(sessions, store, Observing(grader, look), worker="w1", timing=TIMING)
+    took = time.monotonic() - started
+
+    assert claim is not None and seen
+    checks, during, status = seen[0]
+    assert during.status == RunStatus.running and status.status == "running" and status.queue_position is None
+    assert sum(q.done for q in status.questions) == len(checks)
+    assert sum(q.total for q in status.questions) == len(every_check)
+    assert {c.id for q in status.questions for c in q.checks if c.done} == set(checks)
+    run, job = only_run(sessions)
+    assert (run.status, job.status, run.score) == (RunStatus.graded, JobStatus.done, 86)
+    final = json.loads(run.progress or "")  # the last state is written before the grade
+    assert set(final["checks"]) == every_check and final["probes"][0] == final["probes"][1] > 0
+    assert all(stored for _, stored in written)
+    assert len(written) <= 2 + took / TIMING.progress  # throttled: one write an interval at most
+    assert all(b - a >= TIMING.progress * 0.9 for (a, _), (b, _) in itertools.pairwise(written[:-1]))
+
+
+def test_a_worker_that_lost_its_lease_records_no_progress(
+    sessions: sessionmaker[Session], tmp_path: Path, grader: Grader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path / "files")
+    submitted(sessions, store)
+    taken: list[queue.Claim] = []
+
+    class Stalled(Grader):
+        """Stalls past its lease before grading (another worker takes the job), then grades."""
+
+        def __init__(self) -> None:
+            pass
+
+        def grade(self, files: Mapping[str, bytes], assignment: str, **kwargs: Any) -> Report:
+            with sessions.begin() as session:
+                session.execute(update(GradingJob).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+            with sessions.begin() as session:
+                other = queue.claim(session, worker="w2", lease=timedelta(seconds=60))
+            assert other is not None
+            taken.append(other)
+            return grader.grade(files, assignment, **kwargs)
+
+    written = spy_on_progress(monkeypatch)
+    grade_one(sessions, store, Stalled(), worker="w1", timing=TIMING)
+
+    assert [stored for _, stored in written] == [False]  # refused once, and never tried again
+    with sessions() as session:
+        stale, current = session.scalars(select(GradingRun).order_by(GradingRun.attempt))
+    assert (stale.worker, stale.status, stale.progress) == ("w1", RunStatus.abandoned, None)
+    assert (current.worker, current.status, current.progress) == ("w2", RunStatus.running, None)
+    assert taken[0].run_id == current.id
