@@ -52,7 +52,7 @@ def _thresholds(catalog: str) -> dict[str, tuple[dict[str, float], float | None]
     for check in get_assignment(catalog).build_checks(0):
         judge = check.judge
         thresholds = getattr(judge, "thresholds", None)
-        default = getattr(judge, "default", None)
+        default = getattr(judge, "default", getattr(judge, "threshold", None))  # the judges name it so
         found[check.id] = (
             dict(thresholds) if isinstance(thresholds, dict) else {},
             float(default) if isinstance(default, int | float) else None,

@@ -251,3 +251,25 @@ def test_an_invite_link_sets_the_password_once_and_signs_in(site: World) -> None
     used = site.client.get(invite_path(token))
     assert used.status_code == 403 and "staff for a new link" in used.text
     log_in(site.client, site.emails["ta"], "a long password")
+
+
+def test_the_report_view_reads_thresholds_and_diagnoses_from_a_real_report() -> None:
+    import gzip
+
+    from grader.service.web.report_view import changes_since, questions_of, threshold_of
+    from tests.tools.golden_reports import GOLDEN
+
+    with gzip.open(GOLDEN, "rt") as golden:
+        reports = json.load(golden)
+    buggy, correct = reports["fixture/relu_backward_masks_dout"], reports["correct/correct_course/seed7"]
+    views = {view.check["id"]: view for q in questions_of(buggy) for view in q.checks}
+    failing = views["layers.relu_backward.notebook"]
+    assert failing.lost_points and failing.diagnoses[0][0] == "relu_backward_masks_dout"
+    assert "likely mistake" not in failing.message  # shown once, as the diagnosis
+    assert [(e.name, e.threshold, e.over) for e in failing.errors] == [("dx", 1e-06, True)]
+    assert not views["layers.affine_forward.notebook"].lost_points
+    assert threshold_of("cs231n-a2-fc", "fc_net.dropout", "grad_W1") == 1e-4
+    changes = changes_since(correct, buggy)
+    assert "layers.relu_backward.notebook" in [c.check_id for c in changes if c.now_failing]
+    assert not any(c.now_passing for c in changes)
+    assert changes_since(buggy, buggy) == []
