@@ -36,10 +36,12 @@ sandbox-image: $(STAMP)
 	$(BIN)/python -m grader.sandbox_client.images
 
 ## bench: grading latency against its floors (local and Docker), the pool, throughput with 2 workers; then a
-##   deadline rush through the API of a running grader serve (200 submissions, 50 clients) against Grader.grade
+##   deadline rush through the API of a running grader serve (200 submissions, 50 clients) against Grader.grade;
+##   then a 500-student assignment's dashboard page against the home page
 bench: $(STAMP) sandbox-image
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/rush.py
+	$(BIN)/python benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

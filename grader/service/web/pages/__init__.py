@@ -5,10 +5,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grader.service.web.errors import http_error, server_error
-from grader.service.web.pages import auth, home, submissions
+from grader.service.web.pages import auth, course_settings, dashboard, home, submissions
 from grader.service.web.rendering import STATIC_DIR
 
-ROUTERS = (auth.router, home.router, submissions.router)
+ROUTERS = (auth.router, home.router, submissions.router, dashboard.router, course_settings.router)
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,140 @@
+// The assignment dashboard's enhancements: sortable tables, the roster's live filter, the extension
+// form in the viewer's own time zone, a confirmation before a mass regrade. The page works without them.
+"use strict";
+
+(function () {
+  function sortKey(cell, type) {
+    const raw = (cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent).trim();
+    if (type !== "number") return raw.toLowerCase();
+    const value = Number.parseFloat(raw);
+    return Number.isNaN(value) ? null : value;
+  }
+
+  function compare(a, b, type) {
+    if (a === null || a === "") return b === null || b === "" ? 0 : 1; // empty cells last, both ways
+    if (b === null || b === "") return -1;
+    if (type === "number") return a - b;
+    return a.localeCompare(b, undefined, { numeric: true });
+  }
+
+  function sortBy(table, header, direction) {
+    const index = header.cellIndex;
+    const type = header.dataset.sortType;
+    const body = table.tBodies[0];
+    const rows = Array.from(body.rows).map((row) => ({ row, key: sortKey(row.cells[index], type) }));
+    const sign = direction === "ascending" ? 1 : -1;
+    rows.sort((x, y) => {
+      const emptyX = x.key === null || x.key === "";
+      const emptyY = y.key === null || y.key === "";
+      if (emptyX || emptyY) return compare(x.key, y.key, type);
+      return sign * compare(x.key, y.key, type);
+    });
+    for (const { row } of rows) body.appendChild(row);
+    for (const other of table.tHead.rows[0].cells) other.removeAttribute("aria-sort");
+    header.setAttribute("aria-sort", direction);
+  }
+
+  function makeSortable(table) {
+    for (const header of table.tHead.rows[0].cells) {
+      if (!header.dataset.sortType) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort";
+      while (header.firstChild) button.appendChild(header.firstChild);
+      header.appendChild(button);
+      button.addEventListener("click", () => {
+        const next = header.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+        sortBy(table, header, next);
+      });
+    }
+  }
+
+  function filterRoster(form, table, count) {
+    const input = form.querySelector("input[name=q]");
+    const rows = Array.from(table.tBodies[0].rows);
+    const apply = () => {
+      const needle = input.value.trim().toLowerCase();
+      let shown = 0;
+      for (const row of rows) {
+        row.hidden = needle !== "" && !row.dataset.search.includes(needle);
+        if (!row.hidden) shown += 1;
+      }
+      count.textContent = `Showing ${shown} of ${rows.length} students.`;
+      const url = new URL(window.location.href);
+      if (needle) url.searchParams.set("q", input.value.trim());
+      else url.searchParams.delete("q");
+      window.history.replaceState(null, "", url);
+    };
+    input.addEventListener("input", apply);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      apply();
+    });
+  }
+
+  function localInputValue(moment) {
+    const pad = (n) => String(n).padStart(2, "0");
+    return (
+      `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())}` +
+      `T${pad(moment.getHours())}:${pad(moment.getMinutes())}`
+    );
+  }
+
+  function extensionForm(form) {
+    const select = form.querySelector("select[name=email]");
+    const input = form.querySelector("input[name=due_at]");
+    const label = form.querySelector("[data-due-label]");
+    const offset = form.querySelector("[data-tz-offset]");
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "your time zone";
+    form.querySelector("[data-tz-hint]").textContent = `In your time zone (${zone}).`;
+
+    const chosen = () => select.options[select.selectedIndex];
+    const fill = () => {
+      const option = chosen();
+      if (!option || !option.value) {
+        label.textContent = "New due date";
+        return;
+      }
+      label.textContent = `New due date for ${option.dataset.name}`;
+      const due = new Date(option.dataset.due);
+      if (!Number.isNaN(due.getTime())) input.value = localInputValue(due);
+    };
+    // The server wrote the chosen student's due date in UTC; a refused value is the one typed (local).
+    if (input.getAttribute("aria-invalid") !== "true" && input.value) fill();
+    select.addEventListener("change", fill);
+    form.addEventListener("submit", () => {
+      const moment = new Date(input.value);
+      // Minutes east of UTC at that date (its own daylight saving time), as the settings pages send.
+      offset.value = Number.isNaN(moment.getTime()) ? "" : String(-moment.getTimezoneOffset());
+    });
+    for (const link of document.querySelectorAll("a[data-extend]")) {
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        select.value = link.dataset.extend;
+        fill();
+        form.scrollIntoView({ block: "center" });
+        input.focus();
+      });
+    }
+  }
+
+  function confirmFirst(form) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+
+  function dashboard() {
+    for (const table of document.querySelectorAll("table.sortable")) makeSortable(table);
+    const roster = document.getElementById("roster-table");
+    const filter = document.querySelector("form.roster-filter");
+    const count = document.getElementById("roster-count");
+    if (roster && filter && count) filterRoster(filter, roster, count);
+    const extension = document.getElementById("extension");
+    if (extension) extensionForm(extension);
+    for (const form of document.querySelectorAll("form[data-confirm]")) confirmFirst(form);
+  }
+
+  window.graderPages = window.graderPages || [];
+  window.graderPages.push(dashboard);
+})();
