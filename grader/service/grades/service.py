@@ -4,7 +4,8 @@ changed policy or extension changes the grades at once and the history explains 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import json
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -20,8 +21,10 @@ from grader.service.assignments.models import Assignment, Counting, Extension
 from grader.service.assignments.service import authorize_assignment
 from grader.service.courses.access import Need
 from grader.service.courses.models import Membership, Role
+from grader.service.db import utcnow
 from grader.service.grading.models import GradingRun
 from grader.service.submissions.access import GRADES, authorize_listing
+from grader.service.submissions.feedback import shows_hidden_after, students_report
 from grader.service.submissions.models import Submission
 from grader.service.submissions.views import latest_graded_runs, report_for
 
@@ -47,6 +50,7 @@ class GradeRow:
     penalty: float  # the fraction taken off the score
     final_score: float | None
     graded_at: datetime | None
+    due_at: datetime | None = None  # the student's own (an extension's); not in the API's rows
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,62 @@ def grade_rows(
     ]
 
 
+def own_rows(session: Session, user: User, assignments: Sequence[Assignment]) -> dict[str, GradeRow]:
+    """A student's own row of each assignment (of courses they are a student of), with the scores they
+    see: what grades_for gives them, for many assignments in four queries (their home page)."""
+    ids = [assignment.id for assignment in assignments]
+    members = {
+        member.course_id: member
+        for member in session.scalars(
+            select(Membership).where(
+                Membership.user_id == user.id,
+                Membership.role == Role.student,
+                Membership.course_id.in_({assignment.course_id for assignment in assignments}),
+            )
+        )
+    }
+    dues = {
+        extension.assignment_id: extension.due_at
+        for extension in session.scalars(
+            select(Extension).where(Extension.user_id == user.id, Extension.assignment_id.in_(ids))
+        )
+    }
+    submissions = list(
+        session.scalars(
+            select(Submission).where(Submission.student_id == user.id, Submission.assignment_id.in_(ids))
+        )
+    )
+    runs = latest_graded_runs(session, [submission.id for submission in submissions])
+    now = utcnow()
+    counted: dict[str, int] = {}
+    graded: dict[str, list[Graded]] = {}
+    by_id = {assignment.id: assignment for assignment in assignments}
+    for submission in submissions:
+        counted[submission.assignment_id] = counted.get(submission.assignment_id, 0) + 1
+        run = runs.get(submission.id)
+        if run is None or run.score is None or run.max_score is None or run.finished_at is None:
+            continue
+        assignment = by_id[submission.assignment_id]
+        due = dues.get(assignment.id, assignment.due_at)
+        show = shows_hidden_after(assignment, due_at=due, now=now)
+        seen = students_report(json.loads(run.report or "{}"), show_hidden=show)
+        graded.setdefault(assignment.id, []).append(
+            Graded(submission.id, submission.created_at, seen["score"], seen["max_score"], run.finished_at)
+        )
+    return {
+        assignment.id: _row(
+            assignment,
+            members[assignment.course_id],
+            user,
+            counted.get(assignment.id, 0),
+            graded.get(assignment.id, []),
+            dues.get(assignment.id, assignment.due_at),
+        )
+        for assignment in assignments
+        if assignment.course_id in members
+    }
+
+
 def _students(
     session: Session, course_id: str, student_ids: Collection[str] | None
 ) -> list[tuple[Membership, User]]:
@@ -164,6 +224,7 @@ def _row(
         penalty=0.0,
         final_score=None,
         graded_at=None,
+        due_at=due_at,
     )
     if counting is None:
         return ungraded

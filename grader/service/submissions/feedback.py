@@ -14,11 +14,18 @@ from grader.service.submissions.service import due_for
 
 
 def shows_hidden(session: Session, assignment: Assignment, student_id: str, now: datetime) -> bool:
+    if assignment.hidden_results is not HiddenResults.after_due:
+        return shows_hidden_after(assignment, due_at=assignment.due_at, now=now)
+    return shows_hidden_after(assignment, due_at=due_for(session, assignment, student_id), now=now)
+
+
+def shows_hidden_after(assignment: Assignment, *, due_at: datetime, now: datetime) -> bool:
+    """shows_hidden, with the student's due date already known (a page of many rows reads them at once)."""
     if assignment.hidden_results is HiddenResults.always:
         return True
     if assignment.hidden_results is HiddenResults.never:
         return False
-    return now > due_for(session, assignment, student_id)
+    return now > due_at
 
 
 def students_report(report: dict[str, Any], *, show_hidden: bool) -> dict[str, Any]:

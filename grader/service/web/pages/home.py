@@ -16,8 +16,7 @@ from grader.service.courses.access import STAFF_ROLES, membership
 from grader.service.courses.models import Course
 from grader.service.courses.service import courses_of
 from grader.service.deps import SessionDep
-from grader.service.grades.service import GradeRow, grades_for
-from grader.service.submissions.service import due_for
+from grader.service.grades.service import GradeRow, own_rows
 from grader.service.web.browser import ViewerDep
 from grader.service.web.rendering import render
 
@@ -41,29 +40,24 @@ class CourseBlock:
 
 
 def course_blocks(session: Session, viewer: Caller) -> list[CourseBlock]:
+    """A few queries per course, whatever its assignments (the student's rows are read at once)."""
     assert viewer.user is not None
     blocks = []
     for course in courses_of(session, viewer):
         member = membership(session, course.id, viewer.user.id)
         is_staff = viewer.is_admin or (member is not None and member.role in STAFF_ROLES)
-        lines = [
-            _line(session, viewer, assignment, is_staff) for assignment in assignments_of(session, course)
-        ]
-        blocks.append(CourseBlock(course, is_staff, lines))
+        assignments = assignments_of(session, course)
+        rows = {} if is_staff else own_rows(session, viewer.user, assignments)
+        blocks.append(CourseBlock(course, is_staff, [_line(a, rows.get(a.id)) for a in assignments]))
     return blocks
 
 
-def _line(session: Session, viewer: Caller, assignment: Assignment, is_staff: bool) -> AssignmentLine:
-    if is_staff:
+def _line(assignment: Assignment, row: GradeRow | None) -> AssignmentLine:
+    if row is None:  # staff: no attempts of their own
         return AssignmentLine(assignment, assignment.due_at, None, None, None)
-    assert viewer.user is not None
-    _, (row,) = grades_for(session, viewer, assignment.id)
-    left = (
-        None if assignment.max_submissions is None else max(0, assignment.max_submissions - row.submissions)
-    )
-    return AssignmentLine(
-        assignment, due_for(session, assignment, viewer.user.id), row.submissions, left, row
-    )
+    limit = assignment.max_submissions
+    left = None if limit is None else max(0, limit - row.submissions)
+    return AssignmentLine(assignment, row.due_at or assignment.due_at, row.submissions, left, row)
 
 
 @router.get("/")

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from grader import EXAMPLE_SUBMISSION
+from grader.service.accounts.models import User
 from grader.service.submissions.models import Submission
 from tests.grader.service.api.conftest import REPORT, SECRET, World, api_settings, client, world  # noqa: F401
 from tests.grader.service.web.browsing import PASSWORD, csrf_of, give_password, log_in
@@ -273,3 +274,57 @@ def test_the_report_view_reads_thresholds_and_diagnoses_from_a_real_report() -> 
     assert "layers.relu_backward.notebook" in [c.check_id for c in changes if c.now_failing]
     assert not any(c.now_passing for c in changes)
     assert changes_since(buggy, buggy) == []
+
+
+def _queries(site: World, path: str) -> int:
+    from sqlalchemy import event
+
+    engine = site.app.state.sessions.kw["bind"]
+    count = 0
+
+    def counted(*_: Any, **__: Any) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        assert site.client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return count
+
+
+def test_the_home_and_assignment_pages_read_no_more_for_more_rows(site: World) -> None:
+    """As many queries for 1 row as for 6: assignments on the home page, attempts on the assignment's."""
+    from grader.service.assignments.models import Assignment
+    from tests.grader.service.api.conftest import graded_submission
+
+    log_in(site.client, site.emails["owner"])
+    home, attempts = _queries(site, "/"), _queries(site, f"/assignments/{site.assignment}")
+    with site.app.state.sessions.begin() as session:
+        owner = session.scalar(select(User).where(User.email == site.emails["owner"]))
+        first = session.get(Assignment, site.assignment)
+        assert owner is not None and first is not None
+        for n in range(5):
+            session.add(
+                Assignment(
+                    course_id=site.course,
+                    slug=f"more{n}",
+                    title=f"More {n}",
+                    catalog="cs231n-a2-fc",
+                    due_at=first.due_at,
+                )
+            )
+    for _ in range(5):
+        with site.app.state.sessions.begin() as session:
+            first = session.get(Assignment, site.assignment)
+            owner = session.scalar(select(User).where(User.email == site.emails["owner"]))
+            assert first is not None and owner is not None
+            graded_submission(session, site.app, first, owner)
+    page = site.client.get("/")
+    assert (
+        page.text.count("/assignments/") >= 6
+        and "6 attempts used" in site.client.get(f"/assignments/{site.assignment}").text
+    )
+    assert _queries(site, "/") == home
+    assert _queries(site, f"/assignments/{site.assignment}") == attempts
