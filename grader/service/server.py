@@ -6,6 +6,8 @@ the gradings they are in (a grading that outlives its lease goes back to the que
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections.abc import Callable
 from types import FrameType
@@ -17,6 +19,18 @@ from grader.service.app import create_app
 from grader.service.grading.worker import run_workers
 from grader.service.migrate import upgrade
 from grader.settings import DEVELOPMENT_SECRET, Settings
+
+INVITE_PATH = re.compile(r"^/invite/[^/?]+")
+
+
+class HideInviteTokens(logging.Filter):
+    """An invite link sets a password until it is used: the access log keeps its path, not its token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], INVITE_PATH.sub("/invite/<token>", args[2]), *args[3:])
+        return True
 
 
 class _Server(uvicorn.Server):
@@ -46,6 +60,7 @@ def serve_forever(
     app = create_app(settings, sandbox_health=grader.health)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
     server = _Server(config, stop)
+    logging.getLogger("uvicorn.access").addFilter(HideInviteTokens())
     grading = threading.Thread(
         target=run_workers,
         kwargs={"settings": settings, "concurrency": workers, "stop": stop, "grader": grader},

@@ -71,7 +71,7 @@ def test_the_dashboard_shows_the_mistake_regrades_extends_and_exports(
     student = live_service.students[1]
     page.locator(f"a[data-extend='{student.email}']").click()
     page.get_by_label(f"New due date for {student.name}").fill("2031-01-15T12:00")
-    page.get_by_role("button", name="Save the due date").click()
+    page.get_by_role("button", name="Grant extension").click()
     expect(page.get_by_role("status").filter(has_text=f"{student.name} is now due")).to_be_visible()
 
     page.once("dialog", lambda dialog: dialog.accept())  # "Grade every student's counting submission again?"

@@ -3,7 +3,8 @@
 The session is a signed, expiring access token (the API's own, accounts/tokens.py) in an HttpOnly,
 SameSite=Lax cookie, Secure in production, issued anew at every login. Forms carry a CSRF token that
 must equal the one in the browser's CSRF cookie (a double submit), and that token is signed with the
-secret key, so that a cookie planted from another site or subdomain cannot be made to match.
+secret key together with the browser's session, so that a token taken from another browser and planted
+as this one's cookie (from a sibling subdomain, say) does not match.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ class CsrfRefused(DomainError):
     status_code = 403
 
 
-def _secure(settings: Settings) -> bool:
-    return settings.env == "production"
+def secure_cookies(settings: Settings) -> bool:
+    """Secure cookies in production, and wherever the service is reached over https."""
+    return settings.env == "production" or settings.public_url.startswith("https://")
+
+
+_secure = secure_cookies
 
 
 def start_session(response: Response, user: User, settings: Settings) -> None:
@@ -114,26 +119,38 @@ def safe_next(next_path: str | None) -> str:
 # CSRF
 
 
-def _sign(nonce: str, secret: str) -> str:
-    return hmac.new(secret.encode(), nonce.encode(), hashlib.sha256).hexdigest()[:32]
+def _binding(request: Request) -> str:
+    """What a CSRF token is bound to: the browser's session (its cookie's hash), or no session. A token
+    from another browser, planted as this one's cookie, then never matches."""
+    session = request.cookies.get(SESSION_COOKIE, "")
+    return hashlib.sha256(session.encode()).hexdigest() if session else ""
 
 
-def new_csrf_token(settings: Settings) -> str:
+def _sign(nonce: str, binding: str, secret: str) -> str:
+    message = f"csrf:{nonce}:{binding}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def _new_csrf_token(binding: str, settings: Settings) -> str:
     nonce = secrets.token_urlsafe(18)
-    return f"{nonce}.{_sign(nonce, settings.secret_key.get_secret_value())}"
+    return f"{nonce}.{_sign(nonce, binding, settings.secret_key.get_secret_value())}"
 
 
-def _well_signed(token: str, settings: Settings) -> bool:
+def _well_signed(token: str, binding: str, settings: Settings) -> bool:
     nonce, _, signature = token.partition(".")
-    expected = _sign(nonce, settings.secret_key.get_secret_value())
+    expected = _sign(nonce, binding, settings.secret_key.get_secret_value())
     return bool(nonce) and hmac.compare_digest(signature, expected)
 
 
 def csrf_token_for(request: Request, settings: Settings) -> str:
-    """The browser's CSRF token: its cookie's when that is well signed, a new one otherwise (the page
-    that renders it sets the cookie: see rendering.render)."""
-    current = request.cookies.get(CSRF_COOKIE, "")
-    return current if current and _well_signed(current, settings) else new_csrf_token(settings)
+    """The browser's CSRF token: its cookie's when that is well signed for this session, a new one
+    otherwise (after a login, say; the page that renders it sets the cookie: see rendering.render)."""
+    current, binding = request.cookies.get(CSRF_COOKIE, ""), _binding(request)
+    return (
+        current
+        if current and _well_signed(current, binding, settings)
+        else _new_csrf_token(binding, settings)
+    )
 
 
 def set_csrf_cookie(response: Response, token: str, settings: Settings) -> None:
@@ -149,7 +166,8 @@ async def verify_csrf(request: Request, settings: SettingsDep) -> None:
         form = await request.form()
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else ""
-    if not cookie or not _well_signed(cookie, settings) or not hmac.compare_digest(sent, cookie):
+    well_signed = bool(cookie) and _well_signed(cookie, _binding(request), settings)
+    if not well_signed or not hmac.compare_digest(sent, cookie):
         raise CsrfRefused(
             "this form has expired or did not come from this site: reload the page and try again"
         )

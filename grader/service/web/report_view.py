@@ -8,9 +8,31 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from grader.assignments import get_assignment
+from grader.assignments import UnknownAssignment, get_assignment
 
 DIAGNOSIS_LINE = re.compile(r"^likely mistake \[(?P<id>[^\]]+)\]: (?P<text>.*)$")
+
+
+def _number(value: Any) -> float:
+    """A report's number; 0 for what an older or damaged report holds instead (the page still shows)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's checks, each with the fields the page reads (an older report may lack some)."""
+    defaults = {
+        "id": "?",
+        "status": "error",
+        "score": 0.0,
+        "max_score": 0.0,
+        "question": "",
+        "visibility": "visible",
+    }
+    checks = report.get("checks") or []
+    return [{**defaults, **check} for check in checks if isinstance(check, dict)]
 
 
 @dataclass
@@ -33,7 +55,7 @@ class CheckView:
 
     @property
     def lost_points(self) -> bool:
-        return float(self.check["score"]) < float(self.check["max_score"])
+        return _number(self.check["score"]) < _number(self.check["max_score"])
 
 
 @dataclass
@@ -63,7 +85,7 @@ def _thresholds(catalog: str) -> dict[str, tuple[dict[str, float], float | None]
 def threshold_of(catalog: str, check_id: str, error: str) -> float | None:
     try:
         thresholds, default = _thresholds(catalog).get(check_id, ({}, None))
-    except KeyError:  # a catalog this version no longer has
+    except UnknownAssignment:  # a report of a catalog this version no longer has
         return None
     return thresholds.get(error, default)
 
@@ -92,16 +114,21 @@ def _split_message(message: str) -> tuple[list[tuple[str, str]], str]:
 
 def questions_of(report: dict[str, Any]) -> list[QuestionView]:
     catalog = str(report.get("assignment", ""))
-    views = [QuestionView(q["name"], float(q["score"]), float(q["max_score"])) for q in report["questions"]]
+    views = [
+        QuestionView(str(q.get("name", "")), _number(q.get("score")), _number(q.get("max_score")))
+        for q in report.get("questions") or []
+        if isinstance(q, dict)
+    ]
     by_name = {view.name: view for view in views}
-    for check in report["checks"]:
+    for check in _checks(report):
         diagnoses, rest = _split_message(str(check.get("message", "")))
         view = CheckView(
             check, _errors(catalog, check) if check["status"] != "passed" else [], diagnoses, rest
         )
-        question = by_name.get(check["question"])
+        name = str(check.get("question", ""))
+        question = by_name.get(name)
         if question is None:
-            question = by_name[check["question"]] = QuestionView(check["question"], 0.0, 0.0)
+            question = by_name[name] = QuestionView(name, 0.0, 0.0)
             views.append(question)
         question.checks.append(view)
     return views
@@ -119,13 +146,13 @@ class Change:
 def changes_since(previous: dict[str, Any], current: dict[str, Any]) -> list[Change]:
     """Checks whose points changed since the previous attempt (checks only one of the two has are
     compared with 0 points)."""
-    before = {check["id"]: check for check in previous["checks"]}
+    before = {check.get("id"): check for check in _checks(previous)}
     changes = []
-    for check in current["checks"]:
-        earlier = before.get(check["id"])
-        was, now = float(earlier["score"]) if earlier else 0.0, float(check["score"])
-        passed_before = earlier is not None and earlier["status"] == "passed"
-        passes = check["status"] == "passed"
+    for check in _checks(current):
+        earlier = before.get(check.get("id"))
+        was, now = _number(earlier.get("score")) if earlier else 0.0, _number(check.get("score"))
+        passed_before = earlier is not None and earlier.get("status") == "passed"
+        passes = check.get("status") == "passed"
         if was != now or passed_before != passes:
             changes.append(
                 Change(check["id"], was, now, passes and not passed_before, passed_before and not passes)

@@ -18,9 +18,11 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -49,7 +51,7 @@ from grader.service.courses.schemas import CoursePatch, MemberPut
 from grader.service.deps import SessionDep, SettingsDep
 from grader.service.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from grader.service.grades.announce import announce_grades
-from grader.service.web.browser import CsrfChecked, ViewerDep
+from grader.service.web.browser import CsrfChecked, ViewerDep, secure_cookies
 from grader.service.web.rendering import render, when
 from grader.service.webhooks import service as webhooks_service
 from grader.service.webhooks.models import Webhook
@@ -264,15 +266,42 @@ def _mac(body: str, secret: str) -> str:
     return hmac.new(secret.encode(), b"settings-flash:" + body.encode(), hashlib.sha256).hexdigest()
 
 
+# The secrets themselves stay in this process (the pages are served by one `grader serve`): the cookie
+# carries only a random name for one, so no secret sits in the browser's cookie store or travels again.
+_SECRETS: dict[str, tuple[float, ShownOnce]] = {}
+_SECRETS_LOCK = threading.Lock()
+
+
+def _keep_secret(shown: ShownOnce, now: float) -> str:
+    name = secrets.token_urlsafe(18)
+    with _SECRETS_LOCK:
+        for stale in [key for key, (at, _) in _SECRETS.items() if now - at > FLASH_SECONDS]:
+            del _SECRETS[stale]
+        _SECRETS[name] = (now, shown)
+    return name
+
+
+def _take_secret(name: object) -> ShownOnce | None:
+    if not isinstance(name, str):
+        return None
+    with _SECRETS_LOCK:
+        kept = _SECRETS.pop(name, None)
+    return kept[1] if kept is not None else None
+
+
 def seal_flash(flash: Flash, *, user_id: str, secret: str, now: float | None = None) -> str:
-    payload = {"u": user_id, "t": int(now if now is not None else time.time()), **asdict(flash)}
+    moment = now if now is not None else time.time()
+    payload: dict[str, object] = {"u": user_id, "t": int(moment), "notices": flash.notices}
+    if flash.shown is not None:
+        payload["s"] = _keep_secret(flash.shown, moment)
     body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
     body = body.rstrip("=")
     return f"{body}.{_mac(body, secret)}"
 
 
 def open_flash(value: str, *, user_id: str, secret: str, now: float | None = None) -> Flash | None:
-    """The flash a cookie holds, if it is ours, recent and the viewer's (never another person's secret)."""
+    """The flash a cookie holds, if it is ours, recent and the viewer's (never another person's secret);
+    its secret, once."""
     body, _, mac = value.partition(".")
     if not body or not hmac.compare_digest(mac, _mac(body, secret)):
         return None
@@ -281,17 +310,16 @@ def open_flash(value: str, *, user_id: str, secret: str, now: float | None = Non
         age = (now if now is not None else time.time()) - float(payload["t"])
         if payload["u"] != user_id or not 0 <= age <= FLASH_SECONDS:
             return None
-        shown = payload.get("shown")
         return Flash(
             notices=[str(notice) for notice in payload.get("notices", [])],
-            shown=ShownOnce(**shown) if isinstance(shown, dict) else None,
+            shown=_take_secret(payload.get("s")),
         )
     except (ValueError, KeyError, TypeError):
         return None
 
 
 def _secure(settings: Settings) -> bool:
-    return settings.env == "production"
+    return secure_cookies(settings)
 
 
 def back(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from grader.intake.uploads import GRADED_FILES, REQUIRED_FILES
 from grader.service.deps import SessionDep, SettingsDep, StoreDep
-from grader.service.errors import DomainError
+from grader.service.errors import DomainError, InvalidInput, TooSoon
 from grader.service.grading.models import GradingRun
 from grader.service.submissions.access import (
     GRADES,
@@ -29,13 +29,20 @@ from grader.service.submissions.schemas import RunOut
 from grader.service.submissions.service import due_for, submit
 from grader.service.submissions.uploads import UPLOAD_MESSAGES, read_upload
 from grader.service.submissions.views import describe, latest_graded_runs, report_for
-from grader.service.web.browser import CSRF_HEADER, CsrfChecked, ViewerDep, viewer_from_request
+from grader.service.web.browser import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    CsrfChecked,
+    ViewerDep,
+    viewer_from_request,
+)
 from grader.service.web.live import live_payload
 from grader.service.web.rendering import render
 from grader.service.web.report_view import changes_since, questions_of
 
 router = APIRouter(include_in_schema=False)
 EVENT_SECONDS = 1.0  # how often a watched submission's state is read
+IDEMPOTENCY_KEY_MOST = 200  # as the API's header (the column's size)
 EVENT_MOST_SECONDS = 15 * 60  # a stream ends after this; the page's script reconnects if still open
 
 
@@ -86,7 +93,10 @@ def hand_in(
     """The same hand-in as POST /api/v1/assignments/{id}/submissions. The page's script sends it with
     fetch (the CSRF header) and wants JSON; a plain form gets the submission's page or an error page."""
     wants_json = CSRF_HEADER.lower() in request.headers
+    key = request.headers.get("Idempotency-Key")
     try:
+        if key is not None and len(key) > IDEMPOTENCY_KEY_MOST:
+            raise InvalidInput(f"the Idempotency-Key is longer than {IDEMPOTENCY_KEY_MOST} characters")
         assignment, student_id = authorize_submitting(session, viewer, assignment_id, None)
         upload = read_upload(files or [], settings.intake_limits(), settings.data_dir / "incoming")
         submission, _ = submit(
@@ -98,11 +108,12 @@ def hand_in(
             caller=viewer.key,
             submitted_by_id=student_id,
             source=Source.web,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=key,
         )
     except DomainError as exc:
         if wants_json:
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooSoon) else None
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
         raise
     url = f"/submissions/{submission.id}"
     if wants_json:
@@ -181,28 +192,76 @@ def submission_status(submission_id: str, session: SessionDep, viewer: ViewerDep
 async def submission_events(submission_id: str, request: Request) -> Response:
     """Server-sent events: the live state each second while it changes, until graded or failed. Holds
     no database connection between reads and no thread while it waits (RequestLimit lets it by)."""
-    first = await run_in_threadpool(_read_live, request, submission_id)
+    browser = request.cookies.get(SESSION_COOKIE, "")
+    if not STREAMS.may_open(browser):  # the page's script then polls, through the API's RequestLimit
+        return JSONResponse(
+            {"detail": "too many live pages open"}, status_code=429, headers={"Retry-After": "5"}
+        )
+    STREAMS.opened(browser)
+    try:
+        first = await run_in_threadpool(_read_live, request, submission_id)
+    except BaseException:
+        STREAMS.closed(browser)
+        raise
     if isinstance(first, Response):
+        STREAMS.closed(browser)
         return first
 
     async def stream() -> AsyncIterator[str]:
-        payload, waited, sent = first, 0.0, ""
-        while True:
-            text = json.dumps(payload)
-            if text != sent:
-                yield f"event: status\ndata: {text}\n\n"
-                sent = text
-            if payload["final"] or waited >= EVENT_MOST_SECONDS or await request.is_disconnected():
-                return
-            await asyncio.sleep(EVENT_SECONDS)
-            waited += EVENT_SECONDS
-            again = await run_in_threadpool(_read_live, request, submission_id)
-            if isinstance(again, Response):
-                return
-            payload = again
+        try:
+            async for event in _events(request, submission_id, first):
+                yield event
+        finally:
+            STREAMS.closed(browser)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+async def _events(request: Request, submission_id: str, first: dict[str, Any]) -> AsyncIterator[str]:
+    payload, waited, sent = first, 0.0, ""
+    while True:
+        text = json.dumps(payload)
+        if text != sent:
+            yield f"event: status\ndata: {text}\n\n"
+            sent = text
+        if payload["final"] or waited >= EVENT_MOST_SECONDS or await request.is_disconnected():
+            return
+        await asyncio.sleep(EVENT_SECONDS)
+        waited += EVENT_SECONDS
+        again = await run_in_threadpool(_read_live, request, submission_id)
+        if isinstance(again, Response):
+            return
+        payload = again
+
+
+class StreamSlots:
+    """How many live streams are open, in all and per browser: each reads the database every second on
+    FastAPI's threads, outside RequestLimit, so their number is capped here (the event loop's one thread
+    changes these counts: no lock)."""
+
+    def __init__(self, *, most: int, per_browser: int) -> None:
+        self.most, self.per_browser = most, per_browser
+        self.total = 0
+        self.by_browser: dict[str, int] = {}
+
+    def may_open(self, browser: str) -> bool:
+        return self.total < self.most and self.by_browser.get(browser, 0) < self.per_browser
+
+    def opened(self, browser: str) -> None:
+        self.total += 1
+        self.by_browser[browser] = self.by_browser.get(browser, 0) + 1
+
+    def closed(self, browser: str) -> None:
+        self.total -= 1
+        left = self.by_browser.get(browser, 1) - 1
+        if left:
+            self.by_browser[browser] = left
+        else:
+            self.by_browser.pop(browser, None)
+
+
+STREAMS = StreamSlots(most=100, per_browser=4)
 
 
 def _read_live(request: Request, submission_id: str) -> dict[str, Any] | Response:

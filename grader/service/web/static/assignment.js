@@ -118,7 +118,10 @@ window.graderPages.push(() => {
         headers: { "X-CSRF-Token": document.querySelector("main").dataset.csrf, "Idempotency-Key": key, Accept: "application/json" },
         credentials: "same-origin",
       });
-      const data = await answer.json().catch(() => ({ detail: `the service answered ${answer.status}` }));
+      const fallback = answer.status === 413 // refused before the service read it: no JSON then
+        ? rules.messages.too_large.replace("{limit}", formatLimit(rules.maxUploadBytes))
+        : `the service answered ${answer.status}`;
+      const data = await answer.json().catch(() => ({ detail: fallback }));
       if (answer.ok) { window.location.assign(data.url); return; }
       show(box, { refusal: data.detail });
     } catch (error) {
