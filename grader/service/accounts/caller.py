@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.models import ApiToken, User
-from grader.service.accounts.tokens import API_TOKEN_PREFIX, hash_api_token, read_access_token
+from grader.service.accounts.tokens import API_TOKEN_PREFIX, hash_api_token, read_access_claims, still_valid
 from grader.service.errors import Unauthorized
 
 
@@ -48,8 +48,8 @@ def authenticate(session: Session, bearer: str | None, *, secret: str) -> Caller
         if token.revoked_at is not None:
             raise Unauthorized("this API token was revoked; ask the course's instructor for a new one")
         return Caller(token=token)
-    user_id = read_access_token(bearer, secret=secret)
-    user = session.get(User, user_id) if user_id is not None else None
-    if user is None:
+    claims = read_access_claims(bearer, secret=secret)
+    user = session.get(User, claims[0]) if claims is not None else None
+    if user is None or claims is None or not still_valid(user, claims[1]):
         raise Unauthorized("the access token is invalid or expired: sign in again")
     return Caller(user=user)

@@ -20,6 +20,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))  # None: added to a course, no password
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = created_column()
+    # Logging out, or setting a password, ends every session and access token issued before this.
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
-from grader.service.accounts.tokens import issue_access_token, read_access_token
+from grader.service.accounts.tokens import issue_access_token, read_access_claims, still_valid
 from grader.service.deps import SessionDep, SettingsDep
 from grader.service.errors import DomainError
 from grader.settings import Settings
@@ -77,8 +77,9 @@ def session_user(request: Request, session: Session, settings: Settings) -> User
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    user_id = read_access_token(token, secret=settings.secret_key.get_secret_value())
-    return session.get(User, user_id) if user_id is not None else None
+    claims = read_access_claims(token, secret=settings.secret_key.get_secret_value())
+    user = session.get(User, claims[0]) if claims is not None else None
+    return user if user is not None and claims is not None and still_valid(user, claims[1]) else None
 
 
 def viewer_from_request(request: Request, session: Session) -> Caller | None:

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from grader.service.accounts import service
 from grader.service.accounts.invites import InviteRefused, invited_user, redeem_invite
 from grader.service.accounts.throttle import LoginThrottle
+from grader.service.db import utcnow
 from grader.service.deps import SessionDep, SettingsDep
 from grader.service.errors import InvalidInput, TooSoon
 from grader.service.web.browser import CsrfChecked, MaybeViewerDep, end_session, safe_next, start_session
@@ -54,7 +55,10 @@ def log_in(
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def log_out(settings: SettingsDep) -> Response:
+def log_out(settings: SettingsDep, viewer: MaybeViewerDep) -> Response:
+    """Ends the person's sessions, here and on every other device (a lab machine left signed in)."""
+    if viewer is not None and viewer.user is not None:
+        viewer.user.sessions_valid_after = utcnow()
     response = RedirectResponse("/login", status_code=303)
     end_session(response, settings)
     return response
@@ -88,6 +92,7 @@ def set_password(
         if password != again:
             raise InvalidInput("the two passwords differ: type the same one twice")
         redeem_invite(session, token, password, secret=secret)
+        user.sessions_valid_after = utcnow()  # a new password ends the sessions before it
     except InviteRefused as exc:
         return page_error(request, 403, str(exc))
     except InvalidInput as exc:

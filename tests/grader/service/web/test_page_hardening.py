@@ -129,3 +129,17 @@ def test_live_streams_are_capped_per_browser_and_in_all() -> None:
     slots.closed("a")
     slots.closed("b")
     assert slots.total == 0 and slots.by_browser == {}
+
+
+def test_logging_out_ends_the_session_on_every_device(site: World) -> None:
+    log_in(site.client, site.emails["owner"])
+    stolen = site.client.cookies["grader_session"]
+    token = csrf_of(site.client.get("/").text)
+    assert site.client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    with TestClient(site.app) as other:
+        other.cookies.set("grader_session", stolen)
+        assert other.get("/", follow_redirects=False).status_code == 303  # to the login page
+        me = other.get("/api/v1/users/me", headers={"Authorization": f"Bearer {stolen}"})
+        assert me.status_code == 401
+    log_in(site.client, site.emails["owner"])  # a login just after works
+    assert site.client.get("/", follow_redirects=False).status_code == 200
