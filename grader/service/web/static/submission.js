@@ -25,6 +25,18 @@ function showQuestions(box, questions) {
     bar.textContent = `${q.done} of ${q.total}`;
     line.append(label, " ", bar, ` ${q.done} of ${q.total} checks`);
     box.append(line);
+    const done = (q.checks || []).filter((check) => check.done);
+    if (done.length) {
+      const list = document.createElement("ul");
+      list.className = "checks-done";
+      for (const check of done) {
+        const item = document.createElement("li");
+        item.textContent = `✓ ${check.id}`;
+        item.title = check.summary || "";
+        list.append(item);
+      }
+      box.append(list);
+    }
   });
 }
 

@@ -328,3 +328,30 @@ def test_the_home_and_assignment_pages_read_no_more_for_more_rows(site: World) -
     )
     assert _queries(site, "/") == home
     assert _queries(site, f"/assignments/{site.assignment}") == attempts
+
+
+def test_a_running_submission_shows_its_checks_completing(site: World) -> None:
+    from grader.service.grading import queue
+
+    log_in(site.client, site.emails["student"])
+    page = site.client.get(f"/assignments/{site.assignment}")
+    sent = site.client.post(
+        f"/assignments/{site.assignment}/submit",
+        data={"csrf_token": csrf_of(page.text)},
+        files=_example_files(),
+        follow_redirects=False,
+    )
+    path = sent.headers["location"]
+    queued = site.client.get(path)
+    assert "number 1 in the queue" in queued.text
+    with site.app.state.sessions.begin() as session:
+        claim = queue.claim(session, worker="test", lease=timedelta(minutes=5))
+        assert claim is not None
+        progress = {"checks": ["layers.affine_forward.notebook"], "probes": [1, 40]}
+        assert queue.record_progress(session, claim, json.dumps(progress))
+    running = site.client.get(path)
+    assert 'data-status-now="running"' in running.text
+    assert "✓ layers.affine_forward.notebook" in running.text
+    assert "1 of " in running.text
+    state = site.client.get(path + "/status").json()
+    assert state["status"] == "running" and state["questions"][0]["done"] == 1
