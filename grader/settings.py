@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
+# .env.example's value: long enough to pass a length check, public, so production refuses it too.
+EXAMPLE_SECRET = "replace-me-with-python3-c-import-secrets-print-secrets-token-urlsafe-48"
+KNOWN_SECRETS = frozenset({DEVELOPMENT_SECRET, EXAMPLE_SECRET})
 PUBLIC_URL_PATTERN = r"^https?://[^/\s?#]+(/[^\s?#]*)?$"  # http(s), a host, maybe a path: no query
 
 
@@ -87,10 +90,16 @@ class Settings(BaseSettings):
         64 * 1024**2, ge=1024**2, description="all results of one attempt together, on stdout"
     )
 
+    @field_validator("sandbox_image", "sandbox_base_image", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # The service image sets GRADER_SANDBOX_IMAGE from a build argument, which may be empty.
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Self:
         secret = self.secret_key.get_secret_value()
-        if self.env == "production" and (secret == DEVELOPMENT_SECRET or len(secret) < 32):
+        if self.env == "production" and (secret in KNOWN_SECRETS or len(secret) < 32):
             raise ValueError(
                 "GRADER_ENV=production needs GRADER_SECRET_KEY: set it to a random string of 32 characters "
                 'or more, e.g. python3 -c "import secrets; print(secrets.token_urlsafe(48))"'

@@ -114,7 +114,7 @@ def users_invite(
 
 def worker(
     concurrency: Annotated[
-        int, typer.Option(min=1, max=64, help="gradings at once (default: one per core)")
+        int, typer.Option(min=0, max=64, help="gradings at once (default, 0: one per core)")
     ] = 0,
 ) -> None:
     """Grade queued submissions from GRADER_DATABASE_URL until SIGTERM or Ctrl-C (then finish the
@@ -176,8 +176,11 @@ def serve(
     for number in (signal.SIGTERM, signal.SIGINT):  # until uvicorn takes them, and after it gives them back
         signal.signal(number, lambda signum, frame: stop.set())
     try:
-        with Grader(settings) as grader:
-            serve_forever(settings, grader, host=host, port=port, workers=count, stop=stop, log=err.print)
+        if not count:  # the API only: no Docker engine needed (docker-compose.yml's web has none)
+            serve_forever(settings, None, host=host, port=port, workers=0, stop=stop, log=err.print)
+        else:
+            with Grader(settings) as grader:
+                serve_forever(settings, grader, host=host, port=port, workers=count, stop=stop, log=err.print)
     except SandboxUnavailable as exc:
         err.print(f"[red]the sandbox could not run:[/red] {exc}")
         raise typer.Exit(3) from exc

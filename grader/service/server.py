@@ -47,7 +47,7 @@ class _Server(uvicorn.Server):
 
 def serve_forever(
     settings: Settings,
-    grader: Grader,
+    grader: Grader | None,
     *,
     host: str,
     port: int,
@@ -57,7 +57,9 @@ def serve_forever(
 ) -> None:
     url = settings.resolved_database_url()
     upgrade(url)  # before the workers and the API both try to
-    app = create_app(settings, sandbox_health=grader.health)
+    # Without workers (a `web` container of docker-compose.yml) there is no sandbox to report on.
+    health = grader.health if grader is not None else (lambda: "not used: this process grades nothing")
+    app = create_app(settings, sandbox_health=health)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
     server = _Server(config, stop)
     logging.getLogger("uvicorn.access").addFilter(HideInviteTokens())
