@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         False, description="let webhooks reach loopback, private and link-local addresses (a campus LMS)"
     )
     metrics_token: SecretStr | None = Field(None, description="when set, /metrics wants it as a Bearer token")
+    admin_email: str | None = Field(
+        None,
+        description="with admin_password: the first admin, made by `grader db upgrade` if no user has it",
+    )
+    admin_password: SecretStr | None = Field(None, description="the first admin's password (admin_email)")
 
     time_scale: float = Field(1.0, gt=0, le=20, description="multiplies every probe's time limit")
     probe_memory_bytes: int = Field(1024**3, ge=64 * 1024**2, description="address space of one probe")

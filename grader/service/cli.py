@@ -25,13 +25,41 @@ def _log_to_stderr() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Bring the database (GRADER_DATABASE_URL, default SQLite in GRADER_DATA_DIR) to the latest schema."""
+    """Bring the database (GRADER_DATABASE_URL, default SQLite in GRADER_DATA_DIR) to the latest schema,
+    and make the first admin from GRADER_ADMIN_EMAIL and GRADER_ADMIN_PASSWORD when both are set and no
+    user has that email yet (docker-compose.yml's migrate service runs this on every start)."""
     from grader.service.migrate import current_revision, upgrade
     from grader.settings import get_settings
 
-    url = get_settings().resolved_database_url()
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError: say what to set, not a traceback
+        err.print(f"[red]cannot upgrade:[/red] {exc}")
+        raise typer.Exit(EXIT_INVALID) from exc
+    url = settings.resolved_database_url()
     upgrade(url)
     err.print(f"the database is at revision {current_revision(url)}")
+    if settings.admin_email and settings.admin_password is not None:
+        _first_admin(url, settings.admin_email, settings.admin_password.get_secret_value())
+
+
+def _first_admin(url: str, email: str, password: str) -> None:
+    from grader.service.accounts.service import create_user, find_user
+    from grader.service.db import make_engine, session_factory
+    from grader.service.errors import DomainError
+
+    engine = make_engine(url)
+    try:
+        with session_factory(engine).begin() as session:
+            if find_user(session, email=email) is not None:
+                return  # made on an earlier start (or by hand): never changed from here
+            create_user(session, email=email, name=email.split("@")[0], password=password, is_admin=True)
+            err.print(f"created the first admin {email}")
+    except DomainError as exc:
+        err.print(f"[red]cannot create the first admin {email}:[/red] {exc}")
+        raise typer.Exit(EXIT_INVALID) from exc
+    finally:
+        engine.dispose()
 
 
 @users_app.command("create")

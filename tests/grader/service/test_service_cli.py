@@ -111,3 +111,37 @@ def test_grader_serve_in_production_without_a_secret_refuses_to_start_and_says_w
     assert result.exit_code == 2
     assert "GRADER_SECRET_KEY" in result.output and "32 characters" in result.output
     assert not data_dir.exists()  # nothing was started or created
+
+
+def test_db_upgrade_makes_the_first_admin_from_the_environment_once(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setenv("GRADER_ADMIN_EMAIL", "Root@Example.org")
+    monkeypatch.setenv("GRADER_ADMIN_PASSWORD", "a first password")
+    first = CliRunner().invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0, first.output
+    assert "created the first admin Root@Example.org" in first.output
+    monkeypatch.setenv("GRADER_ADMIN_PASSWORD", "another password")
+    again = CliRunner().invoke(app, ["db", "upgrade"])
+    assert again.exit_code == 0 and "created the first admin" not in again.output
+    engine = create_engine(f"sqlite:///{data_dir / 'grader.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT email, is_admin FROM users")).all()
+    engine.dispose()
+    assert [(email, bool(admin)) for email, admin in rows] == [("Root@Example.org", True)]
+    from grader.service.accounts.service import sign_in
+    from grader.service.db import make_engine, session_factory
+
+    engine = make_engine(f"sqlite:///{data_dir / 'grader.db'}")
+    with session_factory(engine)() as session:
+        assert sign_in(session, email="root@example.org", password="a first password") is not None
+    engine.dispose()
+
+
+def test_db_upgrade_refuses_bad_settings_in_words(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADER_ENV", "production")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert "cannot upgrade" in result.output and "Traceback" not in result.output
