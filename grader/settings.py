@@ -31,6 +31,11 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     data_dir: Path = Field(Path("var"), description="stored files, and the default SQLite database")
+    files_dir: Path | None = Field(
+        None,
+        description="the submissions' files (default: files/ in the data dir); workers on other machines "
+        "share it (a network volume) with the API",
+    )
     database_url: str | None = Field(
         None, description="sqlite:///... or postgresql+psycopg://...; default: SQLite in the data dir"
     )
@@ -114,6 +119,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database: GRADER_DATABASE_URL, or SQLite in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'grader.db'}"
+
+    def resolved_files_dir(self) -> Path:
+        """Where the submissions' files are stored: GRADER_FILES_DIR, or files/ in the data dir."""
+        return self.files_dir or self.data_dir / "files"
 
     def intake_limits(self) -> IntakeLimits:
         """The caps of one upload."""

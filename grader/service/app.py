@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, sandbox_health: SandboxHealth | None = Non
     _serve_docs(app)
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
-    app.state.store = FileStore(settings.data_dir / "files")
+    app.state.store = FileStore(settings.resolved_files_dir())
     app.state.login_throttle = LoginThrottle()
     app.state.sandbox_health = sandbox_health or (lambda: "not checked by this process")
     for router in (

@@ -71,7 +71,7 @@ def serve_forever(
     if workers:
         grading.start()
     log(f"serving http://{host}:{port} (API docs: http://{host}:{port}/docs) with {workers} worker(s)")
-    log(f"database {url}; files in {settings.data_dir.resolve()}")
+    log(f"database {url}; files in {settings.resolved_files_dir().resolve()}")
     if settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
         log(
             "WARNING: GRADER_SECRET_KEY is the development default, which anyone can read: "

@@ -252,7 +252,7 @@ def run_workers(settings: Settings, *, concurrency: int, stop: threading.Event, 
     # Each grading's thread (its progress recorder's while it grades) and its heartbeat's.
     engine = make_engine(url, connections=2 * concurrency)
     sessions = session_factory(engine)
-    store = FileStore(settings.data_dir / "files")
+    store = FileStore(settings.resolved_files_dir())
     timing = Timing.of(settings)
 
     def work() -> None:

@@ -31,13 +31,17 @@ def slow_submission(sessions: sessionmaker[Session], data_dir: Path) -> None:
         students_submissions(session, FileStore(data_dir / "files"), upload)
 
 
-def start_worker(database_url: str, data_dir: Path, lease: float = 30.0) -> subprocess.Popen[bytes]:
+def start_worker(
+    database_url: str, data_dir: Path, lease: float = 30.0, *, own_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
     """A `grader worker` process; its lease is long (a loaded machine may delay a heartbeat by seconds)
-    unless the test waits for it to expire."""
+    unless the test waits for it to expire. `own_dir`: a data directory of its own, as on another
+    machine, with only the submissions' files shared (GRADER_FILES_DIR, a network volume there)."""
     env = {
         **os.environ,
         "GRADER_DATABASE_URL": database_url,
-        "GRADER_DATA_DIR": str(data_dir),
+        "GRADER_DATA_DIR": str(own_dir or data_dir),
+        "GRADER_FILES_DIR": str(data_dir / "files"),
         "GRADER_SANDBOX": "process",
         "GRADER_WORKER_LEASE_SECONDS": str(lease),
         "GRADER_WORKER_HEARTBEAT_SECONDS": "0.5",
@@ -75,7 +79,7 @@ def test_a_worker_killed_mid_grade_loses_the_job_to_another_which_grades_it_once
     finally:
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait()
-    survivor = start_worker(database_url, tmp_path)
+    survivor = start_worker(database_url, tmp_path, own_dir=tmp_path / "other-host")
     try:
         wait_for(lambda: job_status(sessions) == JobStatus.done, 90)
     finally:
@@ -113,7 +117,7 @@ def test_two_worker_processes_on_one_queue_grade_every_submission_once(
         students_submissions(
             session, FileStore(tmp_path / "files"), load_submission(buggy.CORRECT_COURSE), 50
         )
-    workers = [start_worker(database_url, tmp_path) for _ in range(2)]
+    workers = [start_worker(database_url, tmp_path, own_dir=tmp_path / f"host{n}") for n in range(2)]
     try:
         wait_for(lambda: sum(run.status == RunStatus.graded for run in runs(sessions)) == 50, 240)
     finally:
