@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## run: the service on its embedded defaults (SQLite and files in var/, workers, the Docker sandbox)
+## run: the service on its embedded defaults (SQLite and files in ./data, workers, the Docker sandbox)
 run: $(STAMP) sandbox-image
 	$(BIN)/grader serve
 

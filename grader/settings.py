@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRADER_", env_file=".env", extra="ignore")
 
     env: Literal["development", "production"] = "development"
-    data_dir: Path = Field(Path("var"), description="stored files, and the default SQLite database")
+    data_dir: Path = Field(Path("data"), description="stored files, and the default SQLite database")
     files_dir: Path | None = Field(
         None,
         description="the submissions' files (default: files/ in the data dir); workers on other machines "
