@@ -1,0 +1,332 @@
+"""The deployment path, end to end: docker-compose 1.29 runs docker-compose.yml on images built from the
+local base (no registry, no PyPI); the first admin signs in, makes a course, a student and an assignment;
+the student's correct and buggy submissions are graded by the `worker` service in the sandbox image; the
+workers scale to two; and `down` leaves no container, network or volume of the project behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx2
+import pytest
+
+from grader import EXAMPLE_SUBMISSION
+from grader.sandbox_client.images import base_image_tag, image_exists
+from tests.deploy.test_service_image import CONTEXT, _build_stage_images
+from tests.fixtures.submissions.buggy import materialize
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+CATALOG = "cs231n-a2-fc"
+FULL_MARKS = 86.0
+SUBMISSION_FILES = ("layers.py", "fc_net.py", "optim.py")
+BUGGY = "relu_backward_masks_dout"
+STARTUP_SECONDS = 180.0
+GRADING_SECONDS = 240.0
+LABEL = "com.docker.compose.project"
+
+pytestmark = pytest.mark.slow(
+    reason="builds the service and database images, runs the whole stack and grades in it: about two minutes"
+)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run(
+    command: list[str], *, timeout: float, check: bool = True, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    if check:
+        assert result.returncode == 0, (
+            f"{' '.join(command)}: exit {result.returncode}\n{(result.stdout + result.stderr)[-3000:]}"
+        )
+    return result
+
+
+def _classic_build(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    return _run(["docker", "build", *args], timeout=timeout, check=False, env=env)
+
+
+@contextmanager
+def _service_image(base: str, context: Path) -> Iterator[str]:
+    """The root Dockerfile built as test_service_image.py builds it (the README's air-gapped path: the host
+    pip's wheels, PIP_NO_INDEX=1), tagged for this test alone and removed afterwards."""
+    for name in CONTEXT:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, context / name)
+    wheels = context / "deploy" / "wheels"
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        str(context),
+        "setuptools>=68,<81",
+        "-w",
+        str(wheels),
+    ]
+    _run(pip, timeout=240, cwd=context)
+    for wheel in wheels.glob("grader-*.whl"):
+        wheel.unlink()
+    shutil.rmtree(context / "build", ignore_errors=True)
+    tag = f"grader-service-test:{secrets.token_hex(6)}"
+    output = ""
+    try:
+        result = _classic_build(
+            ["--build-arg", f"BASE_IMAGE={base}", "--build-arg", "PIP_NO_INDEX=1", "-t", tag, str(context)],
+            400,
+        )
+        output = result.stdout
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        yield tag
+    finally:
+        for image in [tag, *_build_stage_images(output)]:
+            subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
+
+
+def _postgres_image(client: docker.DockerClient, base: str) -> str:
+    """deploy/postgres built on the local base, tagged by its files and the base's id: kept, like the base,
+    so that later runs reuse it (it changes only when deploy/postgres or the base does)."""
+    digest = hashlib.sha256(client.images.get(base).id.encode())
+    for path in sorted((ROOT / "deploy" / "postgres").iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    tag = f"grader-postgres-test:{digest.hexdigest()[:16]}"
+    if not image_exists(client, tag):
+        result = _classic_build(
+            ["--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(ROOT / "deploy" / "postgres")], 400
+        )
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return tag
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env_file(path: Path, settings: dict[str, str]) -> None:
+    """.env.example with the settings given replacing (or added to) its lines."""
+    lines = []
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        key = line.lstrip("# ").partition("=")[0]
+        if "=" in line and key in settings:
+            continue
+        lines.append(line)
+    lines += [f"{key}={value}" for key, value in settings.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+class Stack:
+    """docker-compose -p <project> on a copy of docker-compose.yml beside the test's .env."""
+
+    def __init__(self, directory: Path, project: str) -> None:
+        self.directory = directory
+        self.project = project
+
+    def compose(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None) -> str:
+        command = ["docker-compose", "-p", self.project, "-f", str(self.directory / "docker-compose.yml")]
+        command += ["--env-file", str(self.directory / ".env"), *args]
+        result = _run(command, timeout=timeout, check=False, cwd=self.directory, input=stdin)
+        if check:
+            assert result.returncode == 0, (
+                f"docker-compose {' '.join(args)}: exit {result.returncode}\n{result.stdout}{result.stderr}\n"
+                f"{self.logs()}"
+            )
+        return result.stdout
+
+    def logs(self) -> str:
+        command = ["docker-compose", "-p", self.project, "-f", str(self.directory / "docker-compose.yml")]
+        command += ["--env-file", str(self.directory / ".env"), "logs", "--no-color", "--tail", "40"]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=60, check=False, cwd=self.directory
+            )
+        except subprocess.TimeoutExpired:
+            return "(docker-compose logs timed out)"
+        return (result.stdout + result.stderr)[-6000:]
+
+    def ids(self, kind: str, *filters: str) -> list[str]:
+        """The project's containers (all of them), networks or volumes, by its label."""
+        command = ["docker", kind, "ls", "-q", "--filter", f"label={LABEL}={self.project}"]
+        if kind == "container":
+            command.insert(3, "-a")
+        for extra in filters:
+            command += ["--filter", extra]
+        return _run(command, timeout=60).stdout.split()
+
+    def tear_down(self) -> dict[str, list[str]]:
+        """down -v, then whatever is left with the project's label; what is still left after that."""
+        try:
+            self.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=180, check=False)
+        except subprocess.TimeoutExpired:
+            _log(f"docker-compose down of {self.project} timed out")
+        for kind, remove in (
+            ("container", ["rm", "-f", "-v"]),
+            ("network", ["rm"]),
+            ("volume", ["rm", "-f"]),
+        ):
+            if ids := self.ids(kind):
+                _log(f"removing {kind}s left by {self.project}: {ids}")
+                subprocess.run(["docker", kind, *remove, *ids], capture_output=True, check=False, timeout=120)
+        return {kind: self.ids(kind) for kind in ("container", "network", "volume")}
+
+
+def _wait_healthy(stack: Stack, url: str) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=3).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"{url}/healthz did not answer in {STARTUP_SECONDS:.0f} s:\n{stack.logs()}", pytrace=False)
+
+
+def _token(url: str, email: str, password: str) -> str:
+    answer = httpx2.post(
+        f"{url}/api/v1/auth/token", data={"username": email, "password": password}, timeout=30
+    )
+    assert answer.status_code == 200, f"signing in {email}: {answer.status_code} {answer.text}"
+    return str(answer.json()["access_token"])
+
+
+def _client(url: str, token: str) -> httpx2.Client:
+    return httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _submit(student: httpx2.Client, assignment_id: str, folder: Path) -> str:
+    files = [("files", (name, (folder / name).read_bytes(), "text/x-python")) for name in SUBMISSION_FILES]
+    answer = student.post(f"/api/v1/assignments/{assignment_id}/submissions", files=files)
+    assert answer.status_code == 202, f"{answer.status_code} {answer.text}"
+    return str(answer.json()["id"])
+
+
+def _wait_graded(stack: Stack, staff: httpx2.Client, submission_ids: list[str]) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + GRADING_SECONDS
+    done: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline and len(done) < len(submission_ids):
+        for submission_id in submission_ids:
+            if submission_id in done:
+                continue
+            answer = staff.get(f"/api/v1/submissions/{submission_id}")
+            assert answer.status_code == 200, f"{answer.status_code} {answer.text}"
+            if answer.json()["status"] in ("graded", "failed"):
+                done[submission_id] = answer.json()
+        time.sleep(2)
+    assert len(done) == len(submission_ids), f"not graded in {GRADING_SECONDS:.0f} s: {done}\n{stack.logs()}"
+    return done
+
+
+def test_the_compose_stack_grades_and_scales_and_leaves_nothing(sandbox_image: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    client = docker.from_env()
+    base = base_image_tag()
+    if not image_exists(client, base):
+        pytest.skip(f"no {base}: `make sandbox-image` builds it")
+    postgres = _postgres_image(client, base)
+    _log(f"database image {postgres} in {time.monotonic() - started:.0f} s")
+    (tmp_path / "context").mkdir()
+    with _service_image(base, tmp_path / "context") as service:
+        _log(f"service image {service} in {time.monotonic() - started:.0f} s")
+        # The compose file beside the .env (its `env_file: .env` is the project directory's); deploy/
+        # only so that the build contexts it names exist: the images are built, compose runs --no-build.
+        stack_dir = tmp_path / "stack"
+        stack_dir.mkdir()
+        shutil.copy2(COMPOSE_FILE, stack_dir / "docker-compose.yml")
+        (stack_dir / "deploy").symlink_to(ROOT / "deploy")
+        port = _free_port()
+        admin_email, admin_password = "ada.admin@example.org", secrets.token_urlsafe(16)
+        _env_file(
+            stack_dir / ".env",
+            {
+                "GRADER_SECRET_KEY": secrets.token_urlsafe(48),
+                "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+                "GRADER_HTTP_PORT": str(port),
+                "GRADER_IMAGE": service,
+                "GRADER_POSTGRES_IMAGE": postgres,
+                "GRADER_BASE_IMAGE": base,
+                "GRADER_POSTGRES_BASE_IMAGE": base,
+                "GRADER_PIP_NO_INDEX": "1",
+                "GRADER_SANDBOX_IMAGE": sandbox_image,
+                "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+                "GRADER_ADMIN_EMAIL": admin_email,
+                "GRADER_ADMIN_PASSWORD": admin_password,
+                "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "GRADER_WORKER_POLL_SECONDS": "0.5",
+            },
+        )
+        stack = Stack(stack_dir, f"gradertest{secrets.token_hex(6)}")
+        leftovers: dict[str, list[str]] = {}
+        try:
+            stack.compose("up", "-d", "--no-build", timeout=STARTUP_SECONDS)
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(stack, url)
+            _log(f"stack up in {time.monotonic() - started:.0f} s")
+            migrate = stack.ids("container", "label=com.docker.compose.service=migrate")
+            assert len(migrate) == 1
+            state = _run(
+                ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", *migrate], timeout=30
+            )
+            assert state.stdout.split() == ["exited", "0"]
+
+            student_email, student_password = "sam.student@example.org", secrets.token_urlsafe(16)
+            created = ["run", "--rm", "--no-deps", "-T", "web", "grader", "users", "create", student_email]
+            stack.compose(
+                *created, "--name", "Sam Student", "--password-stdin", stdin=student_password + "\n"
+            )
+            with _client(url, _token(url, admin_email, admin_password)) as admin:
+                answer = admin.post("/api/v1/courses", json={"slug": "cs231n", "title": "CS231n"})
+                assert answer.status_code == 201, answer.text
+                course_id = answer.json()["id"]
+                member = {"email": student_email, "name": "Sam Student", "role": "student"}
+                answer = admin.post(f"/api/v1/courses/{course_id}/members", json=member)
+                assert answer.status_code == 201, answer.text
+                due = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+                assignment = {"slug": "a2", "title": "Assignment 2", "catalog": CATALOG, "due_at": due}
+                answer = admin.post(f"/api/v1/courses/{course_id}/assignments", json=assignment)
+                assert answer.status_code == 201, answer.text
+                assignment_id = answer.json()["id"]
+
+                with _client(url, _token(url, student_email, student_password)) as student:
+                    correct = _submit(student, assignment_id, EXAMPLE_SUBMISSION)
+                    buggy = _submit(student, assignment_id, materialize(BUGGY, tmp_path / "buggy"))
+                graded = _wait_graded(stack, admin, [correct, buggy])
+                _log(f"graded in {time.monotonic() - started:.0f} s")
+                assert graded[correct]["status"] == "graded", graded
+                assert (graded[correct]["score"], graded[correct]["max_score"]) == (FULL_MARKS, FULL_MARKS)
+                assert graded[buggy]["status"] == "graded", graded
+                assert graded[buggy]["max_score"] == FULL_MARKS
+                assert graded[buggy]["score"] < FULL_MARKS
+
+            stack.compose(
+                "up", "-d", "--no-build", "--no-recreate", "--scale", "worker=2", timeout=STARTUP_SECONDS
+            )
+            workers = stack.ids("container", "label=com.docker.compose.service=worker", "status=running")
+            assert len(workers) == 2, stack.compose("ps", check=False)
+        finally:
+            leftovers = stack.tear_down()
+            client.close()
+    assert leftovers == {"container": [], "network": [], "volume": []}
+    _log(f"the whole test in {time.monotonic() - started:.0f} s")
