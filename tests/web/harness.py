@@ -22,7 +22,16 @@ from urllib.parse import urlsplit
 
 import httpx2
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Response, WebError, WebSocket
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    WebError,
+    WebSocket,
+    expect,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPOSITORY / "test-output" / "screenshots"
@@ -360,3 +369,12 @@ def failure_screenshot_name(nodeid: str) -> str:
     """`tests/web/test_login.py::test_wrong_password[x]` -> `FAILED-test_login-test_wrong_password[x]`."""
     module, _, test = nodeid.partition("::")
     return f"FAILED-{Path(module).stem}-{test.replace('::', '-')}"
+
+
+def log_in(page: Page, person: Person) -> None:
+    """Sign in through the login page, as a person does (its labels and button)."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(person.email)
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Your courses")).to_be_visible()

@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.fixtures.submissions import buggy
-from tests.web.harness import BrowserLog, LiveService, Person, screenshot
+from tests.web.harness import BrowserLog, LiveService, log_in, screenshot
 
 GRADED = ("layers.py", "fc_net.py", "optim.py")
 MISTAKE = "relu_backward_masks_dout"
@@ -40,14 +40,6 @@ def graded_buggy_submission(live: LiveService, tmp_path: Path) -> str:
             time.sleep(0.5)
     assert status == "graded", live.stderr()
     return submission_id
-
-
-def log_in(page: Page, person: Person) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(person.email)
-    page.get_by_label("Password").fill(person.password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Your courses")).to_be_visible()
 
 
 def test_the_dashboard_shows_the_mistake_regrades_extends_and_exports(

@@ -11,18 +11,10 @@ from playwright.sync_api import Page, expect
 
 from grader import EXAMPLE_SUBMISSION
 from tests.fixtures.submissions import buggy
-from tests.web.harness import BrowserLog, LiveService, Person, screenshot
+from tests.web.harness import BrowserLog, LiveService, log_in, screenshot
 
 GRADED = ("layers.py", "fc_net.py", "optim.py")
 GRADING_MS = 180_000  # the first grading in a fresh container pool, on a busy machine
-
-
-def log_in(page: Page, person: Person) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(person.email)
-    page.get_by_label("Password").fill(person.password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Your courses")).to_be_visible()
 
 
 def hand_in(page: Page, live: LiveService, folder: Path, shot: str | None = None) -> str:

@@ -379,12 +379,14 @@ def settings_page(
     tab: str,
     status_code: int = 200,
     notices: list[str] | None = None,
-    flash: bool = True,
+    flash: bool | None = None,
 ) -> Response:
-    """A settings page: the tabs, the notices (and a secret shown once) the last redirect left."""
+    """A settings page: the tabs, the notices (and a secret shown once) the last redirect left. `flash`
+    (default: the page is a 200, not a form shown again with its errors) takes those."""
     settings: Settings = request.app.state.settings
     course_id = access.course.id
-    cookie = request.cookies.get(FLASH_COOKIE) if flash else None
+    takes_flash = status_code == 200 if flash is None else flash
+    cookie = request.cookies.get(FLASH_COOKIE) if takes_flash else None
     taken = None
     if cookie and viewer.user is not None:
         taken = open_flash(cookie, user_id=viewer.user.id, secret=settings.secret_key.get_secret_value())
@@ -534,7 +536,6 @@ def _overview(
         context,
         tab="course",
         status_code=status_code,
-        flash=status_code == 200,
     )
 
 
@@ -649,7 +650,6 @@ def _assignment_page(
         context,
         tab="course",
         status_code=status_code,
-        flash=status_code == 200,
     )
 
 
@@ -794,7 +794,6 @@ def _delivery_log_page(
         context,
         tab="course",
         status_code=status_code,
-        flash=status_code == 200,
     )
 
 
@@ -881,7 +880,6 @@ def _members_page(
         context,
         tab="members",
         status_code=status_code,
-        flash=status_code == 200,
     )
 
 
@@ -1074,7 +1072,6 @@ def _tokens_page(
         context,
         tab="tokens",
         status_code=status_code,
-        flash=status_code == 200,
     )
 
 
