@@ -25,7 +25,7 @@ import pytest
 
 from grader import EXAMPLE_SUBMISSION
 from grader.sandbox_client.images import base_image_tag, image_exists
-from tests.deploy.test_service_image import CONTEXT, _build_stage_images
+from tests.deploy.test_service_image import _build_stage_images, prepare_build_context
 from tests.fixtures.submissions.buggy import materialize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,27 +67,7 @@ def _classic_build(args: list[str], timeout: float) -> subprocess.CompletedProce
 def _service_image(base: str, context: Path) -> Iterator[str]:
     """The root Dockerfile built as test_service_image.py builds it (the README's air-gapped path: the host
     pip's wheels, PIP_NO_INDEX=1), tagged for this test alone and removed afterwards."""
-    for name in CONTEXT:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, context / name)
-    wheels = context / "deploy" / "wheels"
-    pip = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--quiet",
-        str(context),
-        "setuptools>=68,<81",
-        "-w",
-        str(wheels),
-    ]
-    _run(pip, timeout=240, cwd=context)
-    for wheel in wheels.glob("grader-*.whl"):
-        wheel.unlink()
+    prepare_build_context(context)
     shutil.rmtree(context / "build", ignore_errors=True)
     tag = f"grader-service-test:{secrets.token_hex(6)}"
     output = ""

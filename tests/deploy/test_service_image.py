@@ -28,21 +28,16 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def service_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    client = docker.from_env()
-    base = base_image_tag()
-    if not image_exists(client, base):
-        pytest.skip(f"no {base}: `make sandbox-image` builds it")
-    context = tmp_path_factory.mktemp("service-context")
+def prepare_build_context(context: Path) -> None:
+    """The service image's build context in `context`: the repository's files the Dockerfile takes, and
+    the air-gapped path of the README, the wheels made by the host's pip, none fetched in the build (its
+    apt reaches the Debian mirror, as the base image's debootstrap did)."""
     for name in CONTEXT:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, context / name)
-    # The air-gapped path of the README: the wheels made by the host's pip, none fetched in the build
-    # (its apt reaches the Debian mirror, as the base image's debootstrap did).
     wheels = context / "deploy" / "wheels"
     pip = [
         sys.executable,
@@ -58,6 +53,16 @@ def service_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     subprocess.run(pip, check=True, timeout=240, cwd=context)
     for wheel in wheels.glob("grader-*.whl"):
         wheel.unlink()
+
+
+@pytest.fixture(scope="module")
+def service_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    client = docker.from_env()
+    base = base_image_tag()
+    if not image_exists(client, base):
+        pytest.skip(f"no {base}: `make sandbox-image` builds it")
+    context = tmp_path_factory.mktemp("service-context")
+    prepare_build_context(context)
     shutil.rmtree(context / "build", ignore_errors=True)
     tag = f"grader-service-test:{secrets.token_hex(6)}"
     build = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", "PIP_NO_INDEX=1"]
