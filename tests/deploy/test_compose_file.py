@@ -38,8 +38,9 @@ def _config(tmp_path: Path, env: str) -> subprocess.CompletedProcess[str]:
     """`docker-compose config` of a copy of the file beside a temporary .env (the repository's own
     .env, if any, is neither read nor touched)."""
     (tmp_path / "docker-compose.yml").write_text((ROOT / "docker-compose.yml").read_text())
-    if not (tmp_path / "deploy").exists():
-        (tmp_path / "deploy").symlink_to(ROOT / "deploy")  # the db's build context must exist
+    for context in ("deploy", "sandbox"):  # the build contexts it names must exist
+        if not (tmp_path / context).exists():
+            (tmp_path / context).symlink_to(ROOT / context)
     (tmp_path / ".env").write_text(env)
     argv = [*_compose_command(), "-f", str(tmp_path / "docker-compose.yml"), "config"]
     return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
@@ -66,7 +67,7 @@ def _mounts(service: dict[str, Any]) -> list[str]:
 
 
 def test_the_services_of_the_stack(stack: dict[str, Any]) -> None:
-    assert set(stack["services"]) == {"db", "migrate", "web", "worker"}
+    assert set(stack["services"]) == {"sandbox", "db", "migrate", "web", "worker"}
     commands = {name: stack["services"][name]["command"] for name in GRADER_SERVICES}
     assert commands["migrate"] == ["grader", "db", "upgrade"]
     assert commands["worker"] == ["grader", "worker"]
@@ -99,11 +100,16 @@ def test_the_start_is_ordered_by_health_and_the_migration(stack: dict[str, Any])
     assert services["db"]["healthcheck"]["test"][0] == "CMD-SHELL"
     assert "pg_isready" in services["db"]["healthcheck"]["test"][1]
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
-    for name in ("web", "worker"):
-        assert services[name]["depends_on"] == {
-            "db": {"condition": "service_healthy"},
-            "migrate": {"condition": "service_completed_successfully"},
-        }
+    ready = {
+        "db": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    assert services["web"]["depends_on"] == ready
+    # A worker starts once the sandbox image is built and has started once.
+    assert services["worker"]["depends_on"] == {
+        **ready,
+        "sandbox": {"condition": "service_completed_successfully"},
+    }
     assert services["migrate"]["restart"] == "no"  # once, not in a loop
 
 
@@ -116,6 +122,28 @@ def test_the_grader_services_run_in_production_on_the_db_service(stack: dict[str
         )
     assert stack["services"]["db"]["environment"]["POSTGRES_PASSWORD"] == "a-database-password"
     assert stack["services"]["web"]["ports"][0]["target"] == 8000
+
+
+def test_the_sandbox_image_is_built_once_for_the_workers_that_run_it(stack: dict[str, Any]) -> None:
+    sandbox, worker = stack["services"]["sandbox"], stack["services"]["worker"]
+    assert Path(sandbox["build"]["context"]).name == "sandbox"  # its own context and .dockerignore
+    assert sandbox["image"] == "grader-sandbox:compose"
+    assert worker["environment"]["GRADER_SANDBOX_IMAGE"] == sandbox["image"]
+    assert worker["build"]["args"]["SANDBOX_IMAGE"] == sandbox["image"]  # baked into the service image
+    # Its one container checks that the image starts and exits: no network, no secrets, no socket.
+    assert sandbox["network_mode"] == "none"
+    assert sandbox["restart"] == "no"
+    assert "env_file" not in sandbox and "environment" not in sandbox
+    assert _mounts(sandbox) == []
+
+
+def test_a_sandbox_tag_in_the_env_reaches_the_image_and_the_workers(tmp_path: Path) -> None:
+    env = _env_from_example(secrets.token_urlsafe(48), "pw") + "GRADER_SANDBOX_IMAGE=grader-sandbox:v2\n"
+    result = _config(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["sandbox"]["image"] == "grader-sandbox:v2"
+    assert services["worker"]["environment"]["GRADER_SANDBOX_IMAGE"] == "grader-sandbox:v2"
 
 
 def test_no_database_password_no_stack(tmp_path: Path) -> None:

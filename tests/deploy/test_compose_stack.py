@@ -172,6 +172,13 @@ class Stack:
         return {kind: self.ids(kind) for kind in ("container", "network", "volume")}
 
 
+def _exit_states(stack: Stack, service: str) -> list[list[str]]:
+    """Each of the service's containers' status and exit code."""
+    ids = stack.ids("container", f"label=com.docker.compose.service={service}")
+    template = "{{.State.Status}} {{.State.ExitCode}}"
+    return [_run(["docker", "inspect", "-f", template, one], timeout=30).stdout.split() for one in ids]
+
+
 def _wait_healthy(stack: Stack, url: str) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -219,23 +226,25 @@ def _wait_graded(stack: Stack, staff: httpx2.Client, submission_ids: list[str]) 
     return done
 
 
-def test_the_compose_stack_grades_and_scales_and_leaves_nothing(sandbox_image: str, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("sandbox_image")  # and so the local base it is built on
+def test_the_compose_stack_grades_and_scales_and_leaves_nothing(tmp_path: Path) -> None:
     started = time.monotonic()
     client = docker.from_env()
     base = base_image_tag()
-    if not image_exists(client, base):
-        pytest.skip(f"no {base}: `make sandbox-image` builds it")
     postgres = _postgres_image(client, base)
     _log(f"database image {postgres} in {time.monotonic() - started:.0f} s")
     (tmp_path / "context").mkdir()
     with _service_image(base, tmp_path / "context") as service:
         _log(f"service image {service} in {time.monotonic() - started:.0f} s")
-        # The compose file beside the .env (its `env_file: .env` is the project directory's); deploy/
-        # only so that the build contexts it names exist: the images are built, compose runs --no-build.
+        # The compose file beside the .env (its `env_file: .env` is the project directory's). The service
+        # and database images exist already; `up` builds the sandbox image, from sandbox/, as it would on
+        # a new machine (deploy/ only so that the db's build context exists).
         stack_dir = tmp_path / "stack"
         stack_dir.mkdir()
         shutil.copy2(COMPOSE_FILE, stack_dir / "docker-compose.yml")
         (stack_dir / "deploy").symlink_to(ROOT / "deploy")
+        shutil.copytree(ROOT / "sandbox", stack_dir / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+        sandbox = f"grader-sandbox-test:{secrets.token_hex(6)}"
         port = _free_port()
         admin_email, admin_password = "ada.admin@example.org", secrets.token_urlsafe(16)
         _env_file(
@@ -249,7 +258,8 @@ def test_the_compose_stack_grades_and_scales_and_leaves_nothing(sandbox_image: s
                 "GRADER_BASE_IMAGE": base,
                 "GRADER_POSTGRES_BASE_IMAGE": base,
                 "GRADER_PIP_NO_INDEX": "1",
-                "GRADER_SANDBOX_IMAGE": sandbox_image,
+                "GRADER_SANDBOX_IMAGE": sandbox,
+                "GRADER_SANDBOX_BASE_IMAGE": base,
                 "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
                 "GRADER_ADMIN_EMAIL": admin_email,
                 "GRADER_ADMIN_PASSWORD": admin_password,
@@ -260,16 +270,13 @@ def test_the_compose_stack_grades_and_scales_and_leaves_nothing(sandbox_image: s
         stack = Stack(stack_dir, f"gradertest{secrets.token_hex(6)}")
         leftovers: dict[str, list[str]] = {}
         try:
-            stack.compose("up", "-d", "--no-build", timeout=STARTUP_SECONDS)
+            stack.compose("up", "-d", timeout=STARTUP_SECONDS + 300)
             url = f"http://127.0.0.1:{port}"
             _wait_healthy(stack, url)
             _log(f"stack up in {time.monotonic() - started:.0f} s")
-            migrate = stack.ids("container", "label=com.docker.compose.service=migrate")
-            assert len(migrate) == 1
-            state = _run(
-                ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", *migrate], timeout=30
-            )
-            assert state.stdout.split() == ["exited", "0"]
+            assert image_exists(client, sandbox), f"up did not build {sandbox}"
+            for once in ("migrate", "sandbox"):  # ran once, and succeeded
+                assert _exit_states(stack, once) == [["exited", "0"]], stack.logs()
 
             student_email, student_password = "sam.student@example.org", secrets.token_urlsafe(16)
             created = ["run", "--rm", "--no-deps", "-T", "web", "grader", "users", "create", student_email]
@@ -305,8 +312,10 @@ def test_the_compose_stack_grades_and_scales_and_leaves_nothing(sandbox_image: s
             )
             workers = stack.ids("container", "label=com.docker.compose.service=worker", "status=running")
             assert len(workers) == 2, stack.compose("ps", check=False)
+            assert _exit_states(stack, "sandbox") == [["exited", "0"]]  # still built once for both
         finally:
             leftovers = stack.tear_down()
+            subprocess.run(["docker", "image", "rm", sandbox], capture_output=True, check=False, timeout=120)
             client.close()
     assert leftovers == {"container": [], "network": [], "volume": []}
     _log(f"the whole test in {time.monotonic() - started:.0f} s")
