@@ -7,15 +7,22 @@ the gradings they are in (a grading that outlives its lease goes back to the que
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shlex
+import shutil
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from sqlalchemy import exists, select
 
 from grader.core import Grader
+from grader.service.accounts.models import User
 from grader.service.app import create_app
+from grader.service.db import make_engine
 from grader.service.grading.worker import run_workers
 from grader.service.migrate import upgrade
 from grader.settings import DEVELOPMENT_SECRET, Settings
@@ -43,6 +50,33 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.stop.set()
         super().handle_exit(sig, frame)
+
+
+def first_account_hint(url: str) -> str | None:
+    """The command that creates the first account, while the database has none."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.execute(select(exists().where(User.id.is_not(None)))).scalar():
+                return None
+    finally:
+        engine.dispose()
+    return (
+        f'no account yet; create the first admin with: echo "$PASSWORD" | {_grader_command()} users create '
+        "you@example.org --name 'Your Name' --admin --password-stdin"
+    )
+
+
+def _grader_command() -> str:
+    """`grader` when the shell finds this same program by that name, else the path it was started by
+    (`.venv/bin/grader` under `make run`)."""
+    started_as = sys.argv[0]
+    if os.path.basename(started_as) != "grader" or not os.path.isfile(started_as):
+        return "grader"
+    on_path = shutil.which("grader")
+    if on_path and os.path.samefile(on_path, started_as):
+        return "grader"
+    return shlex.quote(os.path.relpath(started_as))
 
 
 def serve_forever(
@@ -77,7 +111,8 @@ def serve_forever(
             "WARNING: GRADER_SECRET_KEY is the development default, which anyone can read: "
             "sign-ins can be forged (set it, and GRADER_ENV=production, for a course)"
         )
-    log("first account: grader users create you@example.org --name 'Your Name' --admin --password-stdin")
+    if hint := first_account_hint(url):
+        log(hint)
     try:
         server.run()
     finally:
