@@ -124,10 +124,12 @@ class Stack:
         self.directory = directory
         self.project = project
 
+    def command(self, *args: str) -> list[str]:
+        compose_file, env = str(self.directory / "docker-compose.yml"), str(self.directory / ".env")
+        return ["docker-compose", "-p", self.project, "-f", compose_file, "--env-file", env, *args]
+
     def compose(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None) -> str:
-        command = ["docker-compose", "-p", self.project, "-f", str(self.directory / "docker-compose.yml")]
-        command += ["--env-file", str(self.directory / ".env"), *args]
-        result = _run(command, timeout=timeout, check=False, cwd=self.directory, input=stdin)
+        result = _run(self.command(*args), timeout=timeout, check=False, cwd=self.directory, input=stdin)
         if check:
             assert result.returncode == 0, (
                 f"docker-compose {' '.join(args)}: exit {result.returncode}\n{result.stdout}{result.stderr}\n"
@@ -135,9 +137,22 @@ class Stack:
             )
         return result.stdout
 
+    def compose_bytes(self, *args: str, stdin: bytes | None = None, timeout: float = 300) -> bytes:
+        """A command whose input or output is binary: a dump, a tar."""
+        result = subprocess.run(
+            self.command(*args),
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.directory,
+        )
+        error = result.stderr.decode(errors="replace")
+        assert result.returncode == 0, f"docker-compose {' '.join(args)}: exit {result.returncode}\n{error}"
+        return result.stdout
+
     def logs(self) -> str:
-        command = ["docker-compose", "-p", self.project, "-f", str(self.directory / "docker-compose.yml")]
-        command += ["--env-file", str(self.directory / ".env"), "logs", "--no-color", "--tail", "40"]
+        command = self.command("logs", "--no-color", "--tail", "40")
         try:
             result = subprocess.run(
                 command, capture_output=True, text=True, timeout=60, check=False, cwd=self.directory
@@ -227,6 +242,41 @@ def _wait_graded(stack: Stack, staff: httpx2.Client, submission_ids: list[str]) 
 
 
 @pytest.mark.usefixtures("sandbox_image")  # and so the local base it is built on
+def _back_up_and_restore(stack: Stack, admin: httpx2.Client, url: str, graded_id: str) -> None:
+    """The README's backup and restore commands, run as written: a course made after the backup is gone
+    after the restore, and the submissions' files, deleted after the backup, are back (a regrade reads
+    them and gives the same grade)."""
+    dump = stack.compose_bytes("exec", "-T", "db", "pg_dump", "-U", "grader", "-Fc", "grader")
+    tar_files = ("run", "--rm", "-T", "--no-deps", "--entrypoint", "tar", "web", "-C", "/data")
+    files = stack.compose_bytes(*tar_files, "-czf", "-", ".")
+    assert dump.startswith(b"PGDMP") and len(files) > 1000
+    answer = admin.post("/api/v1/courses", json={"slug": "after-backup", "title": "Made after the backup"})
+    assert answer.status_code == 201, answer.text
+    stack.compose("run", "--rm", "-T", "--no-deps", "--entrypoint", "sh", "web", "-c", "rm -rf /data/files/*")
+
+    stack.compose("stop", "web", "worker")
+    restore = ("exec", "-T", "db", "pg_restore", "-U", "grader", "-d", "grader", "--clean", "--if-exists")
+    stack.compose_bytes(*restore, stdin=dump)
+    stack.compose_bytes(*tar_files, "-xzf", "-", stdin=files)
+    stack.compose("start", "web", "worker")
+    _wait_healthy(stack, url)
+
+    slugs = {course["slug"] for course in admin.get("/api/v1/courses").json()}
+    assert slugs == {"cs231n"}, slugs
+    answer = admin.post(f"/api/v1/submissions/{graded_id}/regrade")
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + GRADING_SECONDS
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = admin.get(f"/api/v1/submissions/{graded_id}/runs").json()
+        if len(runs) >= 2 and runs[-1]["status"] != "running":
+            break
+        time.sleep(2)
+    assert [(run["status"], run["score"]) for run in runs] == [("graded", FULL_MARKS)] * 2, (
+        f"{runs}\n{stack.logs()}"
+    )
+
+
 def test_the_compose_stack_grades_and_scales_and_leaves_nothing(tmp_path: Path) -> None:
     started = time.monotonic()
     client = docker.from_env()
@@ -306,6 +356,8 @@ def test_the_compose_stack_grades_and_scales_and_leaves_nothing(tmp_path: Path) 
                 assert graded[buggy]["status"] == "graded", graded
                 assert graded[buggy]["max_score"] == FULL_MARKS
                 assert graded[buggy]["score"] < FULL_MARKS
+                _back_up_and_restore(stack, admin, url, correct)
+                _log(f"backed up and restored in {time.monotonic() - started:.0f} s")
 
             stack.compose(
                 "up", "-d", "--no-build", "--no-recreate", "--scale", "worker=2", timeout=STARTUP_SECONDS
