@@ -21,8 +21,7 @@ from grader.engine.executor import SandboxUnavailable
 from grader.engine.report import Report
 from grader.gradescope.bundle import gradescope_bundle
 from grader.intake.uploads import UnusableSubmission, load_submission
-from grader.service.cli import db_app, serve, users_app, worker
-from grader.settings import get_settings
+from grader.service.cli import db_app, serve, settings_or_exit, users_app, worker
 
 EXIT_UNUSABLE_INPUT = 2
 EXIT_SANDBOX_UNAVAILABLE = 3
@@ -65,7 +64,7 @@ def grade(
     ] = False,
 ) -> None:
     """Grade one submission and print its report."""
-    settings = get_settings()
+    settings = settings_or_exit("grade")
     try:
         get_assignment(assignment)  # an unknown id is unusable input, found before the sandbox starts
         submission = load_submission(path)

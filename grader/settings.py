@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -109,12 +109,20 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Self:
         secret = self.secret_key.get_secret_value()
-        if self.env == "production" and (secret in KNOWN_SECRETS or len(secret) < 32):
-            raise ValueError(
-                "GRADER_ENV=production needs GRADER_SECRET_KEY: set it to a random string of 32 characters "
-                'or more, e.g. python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
-            )
-        return self
+        if self.env != "production":
+            return self
+        if secret == EXAMPLE_SECRET:
+            problem = "GRADER_SECRET_KEY is still .env.example's value, which anyone can read"
+        elif secret == DEVELOPMENT_SECRET:
+            problem = "GRADER_SECRET_KEY is not set (the development default is public)"
+        elif len(secret) < 32:
+            problem = f"GRADER_SECRET_KEY has {len(secret)} characters"
+        else:
+            return self
+        raise ValueError(
+            f"GRADER_ENV=production refuses to start: {problem}. Set it to a random string of 32 "
+            'characters or more, made with: python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
 
     def resolved_database_url(self) -> str:
         """The database: GRADER_DATABASE_URL, or SQLite in the data dir."""
@@ -164,3 +172,16 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """What is wrong with the settings, a line per problem, each naming its GRADER_* variable and never
+    its value (it may be a secret)."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["loc"]:
+            name = "GRADER_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = f"{name}: {message}"
+        lines.append(message)
+    return "\n".join(lines)

@@ -5,15 +5,33 @@ database."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from grader.settings import Settings
 
 db_app = typer.Typer(no_args_is_help=True, help="The service's database.")
 users_app = typer.Typer(no_args_is_help=True, help="The service's user accounts.")
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 EXIT_INVALID = 2
+
+
+def settings_or_exit(doing: str) -> Settings:
+    """The settings, or the command ends (exit 2) saying which GRADER_* variable is wrong and how,
+    instead of a traceback."""
+    from pydantic import ValidationError
+    from rich.markup import escape
+
+    from grader.settings import describe_invalid, get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        err.print(f"[red]cannot {doing}:[/red] {escape(describe_invalid(exc))}")
+        raise typer.Exit(EXIT_INVALID) from exc
 
 
 def _log_to_stderr() -> None:
@@ -29,13 +47,8 @@ def db_upgrade() -> None:
     and make the first admin from GRADER_ADMIN_EMAIL and GRADER_ADMIN_PASSWORD when both are set and no
     user has that email yet (docker-compose.yml's migrate service runs this on every start)."""
     from grader.service.migrate import current_revision, upgrade
-    from grader.settings import get_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:  # pydantic's ValidationError: say what to set, not a traceback
-        err.print(f"[red]cannot upgrade:[/red] {exc}")
-        raise typer.Exit(EXIT_INVALID) from exc
+    settings = settings_or_exit("upgrade")
     url = settings.resolved_database_url()
     upgrade(url)
     err.print(f"the database is at revision {current_revision(url)}")
@@ -76,13 +89,12 @@ def users_create(
     from grader.service.db import make_engine, session_factory
     from grader.service.errors import DomainError
     from grader.service.migrate import upgrade
-    from grader.settings import get_settings
 
     if not password_stdin:
         err.print("[red]give the password on standard input, with --password-stdin[/red]")
         raise typer.Exit(EXIT_INVALID)
     password = sys.stdin.readline().rstrip("\r\n")
-    url = get_settings().resolved_database_url()
+    url = settings_or_exit("create the user").resolved_database_url()
     upgrade(url)
     engine = make_engine(url)
     try:
@@ -113,9 +125,9 @@ def users_invite(
     from grader.service.accounts.service import find_user
     from grader.service.db import make_engine, session_factory
     from grader.service.migrate import upgrade
-    from grader.settings import PUBLIC_URL_PATTERN, get_settings
+    from grader.settings import PUBLIC_URL_PATTERN
 
-    settings = get_settings()
+    settings = settings_or_exit("invite")
     base_url = base_url or settings.public_url
     if not re.fullmatch(PUBLIC_URL_PATTERN, base_url):
         err.print(f"[red]{base_url!r} is not a base URL:[/red] give one like https://grader.example.org")
@@ -154,9 +166,8 @@ def worker(
     from grader.core import Grader
     from grader.engine.executor import SandboxUnavailable
     from grader.service.grading.worker import run_workers
-    from grader.settings import get_settings
 
-    settings = get_settings()
+    settings = settings_or_exit("start")
     _log_to_stderr()
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -189,13 +200,8 @@ def serve(
     from grader.core import Grader
     from grader.engine.executor import SandboxUnavailable
     from grader.service.server import serve_forever
-    from grader.settings import get_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:  # pydantic's ValidationError: say what to set, not a traceback
-        err.print(f"[red]cannot start:[/red] {exc}")
-        raise typer.Exit(EXIT_INVALID) from exc
+    settings = settings_or_exit("start")
     _log_to_stderr()
     count = (os.cpu_count() or 1) if workers is None else workers
     if count and not settings.sandbox_pool_size:

@@ -17,7 +17,7 @@ from grader.service.accounts.models import User
 from grader.service.accounts.passwords import verify_password
 from grader.service.db import make_engine, session_factory
 from grader.service.migrate import alembic_config, current_revision
-from grader.settings import Settings, get_settings
+from grader.settings import EXAMPLE_SECRET, Settings, get_settings
 
 
 @pytest.fixture
@@ -145,3 +145,51 @@ def test_db_upgrade_refuses_bad_settings_in_words(data_dir: Path, monkeypatch: p
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 2
     assert "cannot upgrade" in result.output and "Traceback" not in result.output
+    assert not (data_dir / "grader.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "doing"),
+    [
+        (["db", "upgrade"], "cannot upgrade"),
+        (["serve"], "cannot start"),
+        (["worker"], "cannot start"),
+        (["users", "invite", "ada@example.org"], "cannot invite"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        (EXAMPLE_SECRET, "still .env.example's value"),
+        ("", "GRADER_SECRET_KEY is not set"),
+        ("short-but-secret", "GRADER_SECRET_KEY has 16 characters"),
+    ],
+)
+def test_every_service_command_refuses_a_public_or_short_secret_in_words(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], doing: str, secret: str, problem: str
+) -> None:
+    monkeypatch.setenv("GRADER_ENV", "production")
+    if secret:
+        monkeypatch.setenv("GRADER_SECRET_KEY", secret)
+    else:
+        monkeypatch.delenv("GRADER_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert doing in result.output and problem in result.output, result.output
+    assert "secrets.token_urlsafe(48)" in result.output  # how to make a good one
+    assert "Traceback" not in result.output and "pydantic" not in result.output
+    if secret:
+        assert secret not in result.output.replace(".env.example", "")  # a secret is never printed
+    assert not (data_dir / "grader.db").exists()
+
+
+def test_a_setting_of_the_wrong_kind_is_named_not_echoed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_API_CONCURRENCY", "999")
+    monkeypatch.setenv("GRADER_TIME_SCALE", "fast[bold]")
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2, result.output
+    assert "GRADER_API_CONCURRENCY: Input should be less than or equal to 32" in result.output
+    assert "GRADER_TIME_SCALE: Input should be a valid number" in result.output
+    assert "999" not in result.output and "fast" not in result.output
