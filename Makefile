@@ -29,6 +29,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) sandbox-image
 	bash scripts/ensure-chromium
+	bash scripts/ensure-compose-plugin
 	$(BIN)/pytest -q
 
 ## sandbox-image: build (or find) the Docker image student code runs in; minutes the first time

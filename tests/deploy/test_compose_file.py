@@ -1,4 +1,5 @@
-"""docker-compose.yml as docker-compose reads it (`docker-compose config`), and .env.example's secret.
+"""docker-compose.yml as docker-compose 1.29 and the docker compose plugin read it (`config`), and
+.env.example's secret.
 
 Fast: no image is built and nothing is started."""
 
@@ -22,10 +23,21 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 GRADER_SERVICES = ("migrate", "web", "worker")
 
 
-def _compose_command() -> list[str]:
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    pytest.skip("docker-compose is not installed")
+# The tool these machines have, and the current plugin (scripts/ensure-compose-plugin installs it).
+TOOLS = {"docker-compose 1.29": ["docker-compose"], "docker compose plugin": ["docker", "compose"]}
+
+
+@pytest.fixture(scope="module", params=list(TOOLS))
+def tool(request: pytest.FixtureRequest) -> list[str]:
+    command = TOOLS[request.param]
+    found = shutil.which(command[0]) and subprocess.run(
+        [*command, "version"], capture_output=True, timeout=60, check=False
+    )
+    if not found or found.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} does not run: `bash scripts/ensure-compose-plugin` installs the plugin"
+        )
+    return command
 
 
 def _env_from_example(secret: str, password: str) -> str:
@@ -34,25 +46,34 @@ def _env_from_example(secret: str, password: str) -> str:
     return re.sub(r"^POSTGRES_PASSWORD=.*$", f"POSTGRES_PASSWORD={password}", text, flags=re.MULTILINE)
 
 
-def _config(tmp_path: Path, env: str) -> subprocess.CompletedProcess[str]:
-    """`docker-compose config` of a copy of the file beside a temporary .env (the repository's own
-    .env, if any, is neither read nor touched)."""
+def _config(tool: list[str], tmp_path: Path, env: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` (or `docker compose config`) of a copy of the file beside a temporary
+    .env (the repository's own .env, if any, is neither read nor touched)."""
     (tmp_path / "docker-compose.yml").write_text((ROOT / "docker-compose.yml").read_text())
     for context in ("deploy", "sandbox"):  # the build contexts it names must exist
         if not (tmp_path / context).exists():
             (tmp_path / context).symlink_to(ROOT / context)
     (tmp_path / ".env").write_text(env)
-    argv = [*_compose_command(), "-f", str(tmp_path / "docker-compose.yml"), "config"]
+    argv = [*tool, "-f", str(tmp_path / "docker-compose.yml"), "config"]
     return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("compose")
-    result = _config(folder, _env_from_example(secrets.token_urlsafe(48), "a-database-password"))
+def _parsed(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The configuration printed, without what only one tool prints (the plugin's `required: true` on
+    every dependency, its default)."""
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = yaml.safe_load(result.stdout)
+    for service in config["services"].values():
+        for condition in service.get("depends_on", {}).values():
+            if condition.get("required") is True:
+                del condition["required"]
     return config
+
+
+@pytest.fixture(scope="module")
+def stack(tool: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("compose")
+    return _parsed(_config(tool, folder, _env_from_example(secrets.token_urlsafe(48), "a-database-password")))
 
 
 def _mounts(service: dict[str, Any]) -> list[str]:
@@ -137,17 +158,15 @@ def test_the_sandbox_image_is_built_once_for_the_workers_that_run_it(stack: dict
     assert _mounts(sandbox) == []
 
 
-def test_a_sandbox_tag_in_the_env_reaches_the_image_and_the_workers(tmp_path: Path) -> None:
+def test_a_sandbox_tag_in_the_env_reaches_the_image_and_the_workers(tool: list[str], tmp_path: Path) -> None:
     env = _env_from_example(secrets.token_urlsafe(48), "pw") + "GRADER_SANDBOX_IMAGE=grader-sandbox:v2\n"
-    result = _config(tmp_path, env)
-    assert result.returncode == 0, result.stderr
-    services = yaml.safe_load(result.stdout)["services"]
+    services = _parsed(_config(tool, tmp_path, env))["services"]
     assert services["sandbox"]["image"] == "grader-sandbox:v2"
     assert services["worker"]["environment"]["GRADER_SANDBOX_IMAGE"] == "grader-sandbox:v2"
 
 
-def test_no_database_password_no_stack(tmp_path: Path) -> None:
-    result = _config(tmp_path, _env_from_example(secrets.token_urlsafe(48), ""))
+def test_no_database_password_no_stack(tool: list[str], tmp_path: Path) -> None:
+    result = _config(tool, tmp_path, _env_from_example(secrets.token_urlsafe(48), ""))
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr
 

@@ -37,6 +37,8 @@ BUGGY = "relu_backward_masks_dout"
 STARTUP_SECONDS = 180.0
 GRADING_SECONDS = 240.0
 LABEL = "com.docker.compose.project"
+# The tool these machines have, and the current plugin (scripts/ensure-compose-plugin installs it).
+TOOLS = {"docker-compose": ["docker-compose"], "docker-compose-plugin": ["docker", "compose"]}
 
 pytestmark = pytest.mark.slow(
     reason="builds the service and database images, runs the whole stack and grades in it: about two minutes"
@@ -118,22 +120,24 @@ def _env_file(path: Path, settings: dict[str, str]) -> None:
 
 
 class Stack:
-    """docker-compose -p <project> on a copy of docker-compose.yml beside the test's .env."""
+    """docker-compose -p <project> (or docker compose) on a copy of docker-compose.yml beside the test's
+    .env."""
 
-    def __init__(self, directory: Path, project: str) -> None:
+    def __init__(self, tool: list[str], directory: Path, project: str) -> None:
+        self.tool = tool
         self.directory = directory
         self.project = project
 
     def command(self, *args: str) -> list[str]:
         compose_file, env = str(self.directory / "docker-compose.yml"), str(self.directory / ".env")
-        return ["docker-compose", "-p", self.project, "-f", compose_file, "--env-file", env, *args]
+        return [*self.tool, "-p", self.project, "-f", compose_file, "--env-file", env, *args]
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None) -> str:
         result = _run(self.command(*args), timeout=timeout, check=False, cwd=self.directory, input=stdin)
         if check:
+            output = f"{result.stdout}{result.stderr}\n{self.logs()}"
             assert result.returncode == 0, (
-                f"docker-compose {' '.join(args)}: exit {result.returncode}\n{result.stdout}{result.stderr}\n"
-                f"{self.logs()}"
+                f"{' '.join(self.command(*args))}: exit {result.returncode}\n{output}"
             )
         return result.stdout
 
@@ -148,7 +152,9 @@ class Stack:
             cwd=self.directory,
         )
         error = result.stderr.decode(errors="replace")
-        assert result.returncode == 0, f"docker-compose {' '.join(args)}: exit {result.returncode}\n{error}"
+        assert result.returncode == 0, (
+            f"{' '.join(self.tool)} {' '.join(args)}: exit {result.returncode}\n{error}"
+        )
         return result.stdout
 
     def logs(self) -> str:
@@ -175,7 +181,7 @@ class Stack:
         try:
             self.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=180, check=False)
         except subprocess.TimeoutExpired:
-            _log(f"docker-compose down of {self.project} timed out")
+            _log(f"{' '.join(self.tool)} down of {self.project} timed out")
         for kind, remove in (
             ("container", ["rm", "-f", "-v"]),
             ("network", ["rm"]),
@@ -241,7 +247,6 @@ def _wait_graded(stack: Stack, staff: httpx2.Client, submission_ids: list[str]) 
     return done
 
 
-@pytest.mark.usefixtures("sandbox_image")  # and so the local base it is built on
 def _back_up_and_restore(stack: Stack, admin: httpx2.Client, url: str, graded_id: str) -> None:
     """The README's backup and restore commands, run as written: a course made after the backup is gone
     after the restore, and the submissions' files, deleted after the backup, are back (a regrade reads
@@ -277,97 +282,113 @@ def _back_up_and_restore(stack: Stack, admin: httpx2.Client, url: str, graded_id
     )
 
 
-def test_the_compose_stack_grades_and_scales_and_leaves_nothing(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def images(sandbox_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The local base (which the sandbox image fixture builds), the database image built on it (kept) and
+    the service image (removed afterwards): what `up` would build on a new machine, built once for the
+    runs of every Compose tool."""
     started = time.monotonic()
     client = docker.from_env()
     base = base_image_tag()
     postgres = _postgres_image(client, base)
     _log(f"database image {postgres} in {time.monotonic() - started:.0f} s")
-    (tmp_path / "context").mkdir()
-    with _service_image(base, tmp_path / "context") as service:
+    with _service_image(base, tmp_path_factory.mktemp("service-context")) as service:
         _log(f"service image {service} in {time.monotonic() - started:.0f} s")
-        # The compose file beside the .env (its `env_file: .env` is the project directory's). The service
-        # and database images exist already; `up` builds the sandbox image, from sandbox/, as it would on
-        # a new machine (deploy/ only so that the db's build context exists).
-        stack_dir = tmp_path / "stack"
-        stack_dir.mkdir()
-        shutil.copy2(COMPOSE_FILE, stack_dir / "docker-compose.yml")
-        (stack_dir / "deploy").symlink_to(ROOT / "deploy")
-        shutil.copytree(ROOT / "sandbox", stack_dir / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
-        sandbox = f"grader-sandbox-test:{secrets.token_hex(6)}"
-        port = _free_port()
-        admin_email, admin_password = "ada.admin@example.org", secrets.token_urlsafe(16)
-        _env_file(
-            stack_dir / ".env",
-            {
-                "GRADER_SECRET_KEY": secrets.token_urlsafe(48),
-                "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
-                "GRADER_HTTP_PORT": str(port),
-                "GRADER_IMAGE": service,
-                "GRADER_POSTGRES_IMAGE": postgres,
-                "GRADER_BASE_IMAGE": base,
-                "GRADER_POSTGRES_BASE_IMAGE": base,
-                "GRADER_PIP_NO_INDEX": "1",
-                "GRADER_SANDBOX_IMAGE": sandbox,
-                "GRADER_SANDBOX_BASE_IMAGE": base,
-                "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
-                "GRADER_ADMIN_EMAIL": admin_email,
-                "GRADER_ADMIN_PASSWORD": admin_password,
-                "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-                "GRADER_WORKER_POLL_SECONDS": "0.5",
-            },
+        yield {"base": base, "postgres": postgres, "service": service}
+    client.close()
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_the_compose_stack_grades_and_scales_and_leaves_nothing(
+    tool: str, images: dict[str, str], tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    client = docker.from_env()
+    base = images["base"]
+    # The compose file beside the .env (its `env_file: .env` is the project directory's). The service
+    # and database images exist already; `up` builds the sandbox image, from sandbox/, as it would on a
+    # new machine (deploy/ only so that the db's build context exists).
+    stack_dir = tmp_path / "stack"
+    stack_dir.mkdir()
+    shutil.copy2(COMPOSE_FILE, stack_dir / "docker-compose.yml")
+    (stack_dir / "deploy").symlink_to(ROOT / "deploy")
+    shutil.copytree(ROOT / "sandbox", stack_dir / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+    sandbox = f"grader-sandbox-test:{secrets.token_hex(6)}"
+    port = _free_port()
+    admin_email, admin_password = "ada.admin@example.org", secrets.token_urlsafe(16)
+    _env_file(
+        stack_dir / ".env",
+        {
+            "GRADER_SECRET_KEY": secrets.token_urlsafe(48),
+            "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+            "GRADER_HTTP_PORT": str(port),
+            "GRADER_IMAGE": images["service"],
+            "GRADER_POSTGRES_IMAGE": images["postgres"],
+            "GRADER_BASE_IMAGE": base,
+            "GRADER_POSTGRES_BASE_IMAGE": base,
+            "GRADER_PIP_NO_INDEX": "1",
+            "GRADER_SANDBOX_IMAGE": sandbox,
+            "GRADER_SANDBOX_BASE_IMAGE": base,
+            "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+            "GRADER_ADMIN_EMAIL": admin_email,
+            "GRADER_ADMIN_PASSWORD": admin_password,
+            "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "GRADER_WORKER_POLL_SECONDS": "0.5",
+        },
+    )
+    stack = Stack(TOOLS[tool], stack_dir, f"gradertest{secrets.token_hex(6)}")
+    leftovers: dict[str, list[str]] = {}
+    try:
+        stack.compose("up", "-d", timeout=STARTUP_SECONDS + 300)
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(stack, url)
+        _log(f"{tool}: stack up in {time.monotonic() - started:.0f} s")
+        assert image_exists(client, sandbox), f"up did not build {sandbox}"
+        for once in ("migrate", "sandbox"):  # ran once, and succeeded
+            assert _exit_states(stack, once) == [["exited", "0"]], stack.logs()
+
+        student_email, student_password = "sam.student@example.org", secrets.token_urlsafe(16)
+        created = ["run", "--rm", "--no-deps", "-T", "web", "grader", "users", "create", student_email]
+        stack.compose(*created, "--name", "Sam Student", "--password-stdin", stdin=student_password + "\n")
+        with _client(url, _token(url, admin_email, admin_password)) as admin:
+            assignment_id = _course_with_assignment(admin, student_email)
+            with _client(url, _token(url, student_email, student_password)) as student:
+                correct = _submit(student, assignment_id, EXAMPLE_SUBMISSION)
+                buggy = _submit(student, assignment_id, materialize(BUGGY, tmp_path / "buggy"))
+            graded = _wait_graded(stack, admin, [correct, buggy])
+            _log(f"{tool}: graded in {time.monotonic() - started:.0f} s")
+            assert graded[correct]["status"] == "graded", graded
+            assert (graded[correct]["score"], graded[correct]["max_score"]) == (FULL_MARKS, FULL_MARKS)
+            assert graded[buggy]["status"] == "graded", graded
+            assert graded[buggy]["max_score"] == FULL_MARKS
+            assert graded[buggy]["score"] < FULL_MARKS
+            _back_up_and_restore(stack, admin, url, correct)
+            _log(f"{tool}: backed up and restored in {time.monotonic() - started:.0f} s")
+
+        stack.compose(
+            "up", "-d", "--no-build", "--no-recreate", "--scale", "worker=2", timeout=STARTUP_SECONDS
         )
-        stack = Stack(stack_dir, f"gradertest{secrets.token_hex(6)}")
-        leftovers: dict[str, list[str]] = {}
-        try:
-            stack.compose("up", "-d", timeout=STARTUP_SECONDS + 300)
-            url = f"http://127.0.0.1:{port}"
-            _wait_healthy(stack, url)
-            _log(f"stack up in {time.monotonic() - started:.0f} s")
-            assert image_exists(client, sandbox), f"up did not build {sandbox}"
-            for once in ("migrate", "sandbox"):  # ran once, and succeeded
-                assert _exit_states(stack, once) == [["exited", "0"]], stack.logs()
-
-            student_email, student_password = "sam.student@example.org", secrets.token_urlsafe(16)
-            created = ["run", "--rm", "--no-deps", "-T", "web", "grader", "users", "create", student_email]
-            stack.compose(
-                *created, "--name", "Sam Student", "--password-stdin", stdin=student_password + "\n"
-            )
-            with _client(url, _token(url, admin_email, admin_password)) as admin:
-                answer = admin.post("/api/v1/courses", json={"slug": "cs231n", "title": "CS231n"})
-                assert answer.status_code == 201, answer.text
-                course_id = answer.json()["id"]
-                member = {"email": student_email, "name": "Sam Student", "role": "student"}
-                answer = admin.post(f"/api/v1/courses/{course_id}/members", json=member)
-                assert answer.status_code == 201, answer.text
-                due = (datetime.now(UTC) + timedelta(days=7)).isoformat()
-                assignment = {"slug": "a2", "title": "Assignment 2", "catalog": CATALOG, "due_at": due}
-                answer = admin.post(f"/api/v1/courses/{course_id}/assignments", json=assignment)
-                assert answer.status_code == 201, answer.text
-                assignment_id = answer.json()["id"]
-
-                with _client(url, _token(url, student_email, student_password)) as student:
-                    correct = _submit(student, assignment_id, EXAMPLE_SUBMISSION)
-                    buggy = _submit(student, assignment_id, materialize(BUGGY, tmp_path / "buggy"))
-                graded = _wait_graded(stack, admin, [correct, buggy])
-                _log(f"graded in {time.monotonic() - started:.0f} s")
-                assert graded[correct]["status"] == "graded", graded
-                assert (graded[correct]["score"], graded[correct]["max_score"]) == (FULL_MARKS, FULL_MARKS)
-                assert graded[buggy]["status"] == "graded", graded
-                assert graded[buggy]["max_score"] == FULL_MARKS
-                assert graded[buggy]["score"] < FULL_MARKS
-                _back_up_and_restore(stack, admin, url, correct)
-                _log(f"backed up and restored in {time.monotonic() - started:.0f} s")
-
-            stack.compose(
-                "up", "-d", "--no-build", "--no-recreate", "--scale", "worker=2", timeout=STARTUP_SECONDS
-            )
-            workers = stack.ids("container", "label=com.docker.compose.service=worker", "status=running")
-            assert len(workers) == 2, stack.compose("ps", check=False)
-            assert _exit_states(stack, "sandbox") == [["exited", "0"]]  # still built once for both
-        finally:
-            leftovers = stack.tear_down()
-            subprocess.run(["docker", "image", "rm", sandbox], capture_output=True, check=False, timeout=120)
-            client.close()
+        workers = stack.ids("container", "label=com.docker.compose.service=worker", "status=running")
+        assert len(workers) == 2, stack.compose("ps", check=False)
+        assert _exit_states(stack, "sandbox") == [["exited", "0"]]  # still built once for both
+    finally:
+        leftovers = stack.tear_down()
+        subprocess.run(["docker", "image", "rm", sandbox], capture_output=True, check=False, timeout=120)
+        client.close()
     assert leftovers == {"container": [], "network": [], "volume": []}
-    _log(f"the whole test in {time.monotonic() - started:.0f} s")
+    _log(f"{tool}: the whole test in {time.monotonic() - started:.0f} s")
+
+
+def _course_with_assignment(admin: httpx2.Client, student_email: str) -> str:
+    """A course with the student in it and an assignment due in a week: the assignment's id."""
+    answer = admin.post("/api/v1/courses", json={"slug": "cs231n", "title": "CS231n"})
+    assert answer.status_code == 201, answer.text
+    course_id = answer.json()["id"]
+    member = {"email": student_email, "name": "Sam Student", "role": "student"}
+    answer = admin.post(f"/api/v1/courses/{course_id}/members", json=member)
+    assert answer.status_code == 201, answer.text
+    due = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    assignment = {"slug": "a2", "title": "Assignment 2", "catalog": CATALOG, "due_at": due}
+    answer = admin.post(f"/api/v1/courses/{course_id}/assignments", json=assignment)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
