@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -11,6 +13,7 @@ from grader.service.accounts.models import User
 from grader.service.assignments.models import Assignment
 from grader.service.courses.models import Course, Membership, Role
 from grader.service.db import new_id
+from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.submissions.models import Source, Submission
 from grader.service.submissions.service import submit
 from grader.service.submissions.storage import FileStore
@@ -64,3 +67,31 @@ def students_submissions(session: Session, store: FileStore, upload: Upload, cou
         )[0].id
         for _ in range(count)
     ]
+
+
+def graded_run(
+    session: Session, submission_id: str, report: dict[str, Any], *, finished_at: datetime, seconds: float
+) -> GradingRun:
+    """The submission's job, done at the first attempt, and the graded run that stored `report` (its
+    score, maximum and seed as well)."""
+    job = GradingJob(submission_id=submission_id, status=JobStatus.done, attempts=1)
+    session.add(job)
+    session.flush()
+    run = GradingRun(
+        job_id=job.id,
+        submission_id=submission_id,
+        attempt=1,
+        status=RunStatus.graded,
+        worker="test",
+        seed=report.get("seed", 1),
+        grader_version="test",
+        started_at=finished_at - timedelta(seconds=seconds),
+        finished_at=finished_at,
+        seconds=seconds,
+        score=report["score"],
+        max_score=report["max_score"],
+        report=json.dumps(report),
+    )
+    session.add(run)
+    session.flush()
+    return run

@@ -17,10 +17,10 @@ from grader.service.assignments.models import Assignment
 from grader.service.courses.models import Membership, Role
 from grader.service.db import new_id
 from grader.service.grades.service import catalog_max_score
-from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
 from grader.service.submissions.models import Source, Submission
 from grader.service.webhooks.models import Webhook, WebhookDelivery
 from tests.grader.service.api.conftest import World
+from tests.grader.service.factories import graded_run
 
 DUE = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
 MAX = catalog_max_score("cs231n-a2-fc")
@@ -40,26 +40,8 @@ def graded(world: World, assignment_id: str, student_id: str, score: float, at: 
         )
         session.add(submission)
         session.flush()
-        job = GradingJob(submission_id=submission.id, status=JobStatus.done, attempts=1)
-        session.add(job)
-        session.flush()
-        session.add(
-            GradingRun(
-                job_id=job.id,
-                submission_id=submission.id,
-                attempt=1,
-                status=RunStatus.graded,
-                worker="test",
-                seed=1,
-                grader_version="test",
-                started_at=at,
-                finished_at=at + timedelta(seconds=30),
-                seconds=30.0,
-                score=score,
-                max_score=MAX,
-                report=json.dumps({"score": score, "max_score": MAX, "checks": [], "questions": []}),
-            )
-        )
+        report = {"score": score, "max_score": MAX, "checks": [], "questions": []}
+        graded_run(session, submission.id, report, finished_at=at + timedelta(seconds=30), seconds=30.0)
         return submission.id
 
 

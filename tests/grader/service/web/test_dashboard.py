@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,12 @@ from grader.service.accounts.models import User
 from grader.service.assignments.models import Assignment, Extension
 from grader.service.courses.models import Membership, Role
 from grader.service.errors import InvalidInput
-from grader.service.grading.models import GradingJob, GradingRun, JobStatus, RunStatus
+from grader.service.grading.models import GradingJob, JobStatus
 from grader.service.submissions.models import Source, Submission
 from grader.service.web.dashboard_data import SUMMARIES, histogram, nearest_rank, nice_step
 from grader.service.web.pages.dashboard import due_moment
 from tests.grader.service.api.conftest import World, api_settings, client, world  # noqa: F401
+from tests.grader.service.factories import graded_run
 from tests.grader.service.web.browsing import csrf_of, give_password, log_in
 
 GOLDEN = Path(__file__).resolve().parents[3] / "fixtures" / "golden" / "reports.json.gz"
@@ -88,28 +89,7 @@ def graded(
     )
     session.add(submission)
     session.flush()
-    job = GradingJob(submission_id=submission.id, status=JobStatus.done, attempts=1)
-    session.add(job)
-    session.flush()
-    now = datetime.now(UTC)
-    session.add(
-        GradingRun(
-            job_id=job.id,
-            submission_id=submission.id,
-            attempt=1,
-            status=RunStatus.graded,
-            worker="test",
-            seed=report["seed"],
-            grader_version="test",
-            started_at=now - timedelta(seconds=seconds),
-            finished_at=now,
-            seconds=seconds,
-            score=report["score"],
-            max_score=report["max_score"],
-            report=json.dumps(report),
-        )
-    )
-    session.flush()
+    graded_run(session, submission.id, report, finished_at=datetime.now(UTC), seconds=seconds)
     return submission.id
 
 
