@@ -47,15 +47,16 @@ def change_course(course_id: str, body: CoursePatch, session: SessionDep, caller
     )
 
 
-@router.post("/courses/{course_id}/members", status_code=status.HTTP_201_CREATED)
+@router.post("/courses/{course_id}/members", status_code=status.HTTP_201_CREATED, responses=errors(409))
 def put_member(
     course_id: str, body: MemberPut, session: SessionDep, caller: CallerDep, response: Response
 ) -> MemberOut:
     """Add a person to the course (201; they are created, without a password, if new), or change their
-    role and student number (200)."""
+    role and student number (200). 409 for a change of the caller's own role, or of the last instructor's."""
     course = authorize_course(session, caller, course_id, Need.manage)
     member, user, created = service.put_member(
         session,
+        caller,
         course,
         email=body.email,
         name=body.name,
@@ -72,6 +73,20 @@ def list_members(course_id: str, session: SessionDep, caller: CallerDep) -> list
     """The course's members (staff only)."""
     course = authorize_course(session, caller, course_id, Need.staff)
     return [MemberOut.of(member, user) for member, user in service.members_of(session, course)]
+
+
+@router.delete(
+    "/courses/{course_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(409),
+)
+def remove_member(course_id: str, user_id: str, session: SessionDep, caller: CallerDep) -> Response:
+    """Take a person out of the course (the course's instructors): they lose access to it and leave its
+    grades and exports; their account, submissions and grades are kept, and adding them back (POST
+    .../members, or a roster import) restores them. 409 for the caller themselves or the last instructor."""
+    course = authorize_course(session, caller, course_id, Need.manage)
+    service.remove_member(session, caller, course, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

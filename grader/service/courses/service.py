@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
@@ -26,6 +26,8 @@ from grader.service.db import new_id
 from grader.service.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_LAST_INSTRUCTOR = "{} is the course's last instructor: make someone else its instructor first"
+_OWN_ROLE = "{} is you: you cannot change your own role (another instructor can)"
 
 
 def check_slug(slug: str) -> str:
@@ -68,19 +70,65 @@ def courses_of(session: Session, caller: Caller) -> list[Course]:
 
 
 def put_member(
-    session: Session, course: Course, *, email: str, name: str, role: Role, student_number: str | None
+    session: Session,
+    caller: Caller,
+    course: Course,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    student_number: str | None,
 ) -> tuple[Membership, User, bool]:
     """Add the person (created without a password if new) or change their role and student number;
-    whether the membership is new. A person keeps the name they have: a course cannot rename them."""
+    whether the membership is new. A person keeps the name they have: a course cannot rename them.
+    Conflict for a change of the caller's own role, or one that leaves the course without an instructor
+    (the same rules as a roster import's)."""
     user = find_user(session, email=email) or create_user(session, email=email, name=name, password=None)
     member = membership(session, course.id, user.id)
     created = member is None
     if member is None:
         member = Membership(course_id=course.id, user_id=user.id, role=role)
         session.add(member)
+    elif role is not member.role:
+        if _is_caller(caller, user):
+            raise Conflict(_OWN_ROLE.format(user.email))
+        if member.role is Role.instructor and _instructor_count(session, course) == 1:
+            raise Conflict(_LAST_INSTRUCTOR.format(user.email))
     member.role, member.student_number = role, student_number
     session.flush()
     return member, user, created
+
+
+def remove_member(session: Session, caller: Caller, course: Course, user_id: str) -> User:
+    """Take the person out of the course: they lose access to it and leave its roster, grades and exports.
+    Their account, submissions, grades and extensions are kept, so adding them back restores all of it.
+    NotFound for no such member; Conflict for the caller themselves, or the course's last instructor."""
+    user = session.get(User, user_id)
+    member = membership(session, course.id, user.id) if user is not None else None
+    if user is None or member is None:
+        raise NotFound("no such member of this course")
+    if _is_caller(caller, user):
+        raise Conflict(
+            f"{user.email} is you: you cannot remove yourself from the course (another instructor can)"
+        )
+    if member.role is Role.instructor and _instructor_count(session, course) == 1:
+        raise Conflict(_LAST_INSTRUCTOR.format(user.email))
+    session.delete(member)
+    session.flush()
+    return user
+
+
+def _is_caller(caller: Caller, user: User) -> bool:
+    return caller.user is not None and caller.user.id == user.id
+
+
+def _instructor_count(session: Session, course: Course) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.course_id == course.id, Membership.role == Role.instructor)
+    )
+    return int(count or 0)
 
 
 def invitable_member(session: Session, caller: Caller, course: Course, user_id: str) -> User:
@@ -215,9 +263,6 @@ def import_roster(
     )
 
 
-_LAST_INSTRUCTOR = "{} is the course's last instructor: make someone else its instructor first"
-
-
 class _Refused(Exception):
     """A row the course's state does not allow, and why."""
 
@@ -260,7 +305,7 @@ def _create(row: RosterRow, user: User | None) -> _Plan:
 def _update(row: RosterRow, member: Membership, user: User, caller: Caller) -> _Plan:
     role = row.role or member.role  # a file without roles (Canvas, Moodle) keeps everyone's
     if role is not member.role and caller.user is not None and caller.user.id == user.id:
-        raise _Refused(f"{user.email} is you: you cannot change your own role (another instructor can)")
+        raise _Refused(_OWN_ROLE.format(user.email))
     before: dict[str, str | None] = {name: getattr(member, name) for name in MEMBER_FIELDS}
     after = {**before, **row.fields}  # an empty cell keeps what is stored
     changes = {

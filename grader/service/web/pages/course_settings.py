@@ -910,6 +910,7 @@ def put_member(
         )
         member, user, created = courses_service.put_member(
             session,
+            viewer,
             course,
             email=body.email,
             name=body.name,
@@ -967,6 +968,33 @@ def invite_member(
     )
     notice = f"A password link for {user.email} was made."
     return back(settings, viewer, course_id, f"{_base(course_id)}/members", notice, shown=shown)
+
+
+@router.post("/courses/{course_id}/settings/members/{user_id}/remove", dependencies=[CsrfChecked])
+def remove_member(
+    course_id: str,
+    user_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: ViewerDep,
+) -> Response:
+    """Take the member out of the course (as DELETE /api/v1/courses/{id}/members/{id})."""
+    course = _manager(session, viewer, course_id)
+    try:
+        user = courses_service.remove_member(session, viewer, course, user_id)
+    except Conflict as exc:
+        session.rollback()
+        errors = [_sentence(str(exc))]
+        access = Access(course, True)
+        return _members_page(
+            request, session, viewer, access, members_errors=errors, status_code=exc.status_code
+        )
+    notice = (
+        f"{user.name} ({user.email}) was removed from the course. Their submissions and grades are kept: "
+        "adding them back brings them back."
+    )
+    return back(settings, viewer, course_id, f"{_base(course_id)}/members", notice)
 
 
 @router.post("/courses/{course_id}/settings/roster", dependencies=[CsrfChecked])

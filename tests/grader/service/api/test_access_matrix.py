@@ -16,6 +16,7 @@ from tests.grader.service.api import (
     routes_grades,
     routes_gradescope,
     routes_invites,
+    routes_members,
     routes_roster,
     routes_webhooks,
 )
@@ -136,6 +137,7 @@ ROUTES: Routes = {
     **routes_grades.ROUTES,
     **routes_roster.ROUTES,
     **routes_invites.ROUTES,
+    **routes_members.ROUTES,
     **routes_gradescope.ROUTES,
     **routes_webhooks.ROUTES,
 }

@@ -358,6 +358,42 @@ def test_a_member_is_added_and_given_a_password_link_shown_once(people: World) -
     assert refused.status_code == 409 and "has a password already" in refused.text
 
 
+def user_id(site: World, role: str) -> str:
+    with site.session() as session:
+        found = session.scalar(select(User.id).where(User.email == site.emails[role]))
+    assert found is not None
+    return found
+
+
+def test_a_member_is_removed_after_a_confirmation_but_never_oneself_nor_the_last_instructor(
+    people: World,
+) -> None:
+    browser = signed_in(people, "instructor")
+    page = browser.get(settings_path(people, "/members"))
+    remove_owner = settings_path(people, f"/members/{user_id(people, 'owner')}/remove")
+    assert f'action="{remove_owner}"' in page.text
+    assert 'data-confirm="Remove Owner (owner@example.org) from the course?' in page.text
+    assert f"/members/{user_id(people, 'instructor')}/remove" not in page.text  # one's own row: no button
+
+    no_token = browser.post(remove_owner)
+    assert no_token.status_code == 403 and "owner@example.org" in members(people)
+    removed = follow(
+        browser, submit(browser, settings_path(people, f"/members/{user_id(people, 'owner')}/remove"))
+    )
+    assert "Owner (owner@example.org) was removed from the course." in removed.text
+    assert "owner@example.org" not in members(people)
+    again = submit(browser, remove_owner)
+    assert again.status_code == 404
+
+    mine = submit(browser, settings_path(people, f"/members/{user_id(people, 'instructor')}/remove"))
+    assert mine.status_code == 409 and "you cannot remove yourself" in mine.text
+    admin = signed_in(people, "admin")
+    admin.get(settings_path(people, "/members"))
+    last = submit(admin, settings_path(people, f"/members/{user_id(people, 'instructor')}/remove"))
+    assert last.status_code == 409 and "the course&#39;s last instructor" in last.text
+    assert "instructor@example.org" in members(people)
+
+
 def test_the_member_list_of_a_large_course_takes_a_few_queries(people: World) -> None:
     with people.app.state.sessions.begin() as session:
         users = [
@@ -525,6 +561,7 @@ def test_a_ta_looks_at_the_settings_but_changes_only_what_the_api_lets_a_ta_chan
         "/members": {"email": "x@example.org", "name": "X", "role": "instructor"},
         "/tokens": {"name": "mine", "scopes": ["grades:read"]},
         f"/webhooks/{webhook_id}/delete": {},
+        f"/members/{user_id(people, 'owner')}/remove": {},
     }
     for rest, data in posts.items():
         answer = submit(browser, settings_path(people, rest), data)
@@ -533,7 +570,8 @@ def test_a_ta_looks_at_the_settings_but_changes_only_what_the_api_lets_a_ta_chan
     roster = upload_roster(browser, people, "plain.csv")
     assert roster.status_code == 403
     assert api(people, f"/api/v1/courses/{people.course}/assignments") == before
-    assert "x@example.org" not in members(people)
+    assert "x@example.org" not in members(people) and "owner@example.org" in members(people)
+    assert "/remove" not in browser.get(settings_path(people, "/members")).text
 
 
 def test_students_are_refused_and_other_courses_people_find_nothing(people: World) -> None:
