@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.types import Receive, Scope, Send
 
 from grader.intake.uploads import GRADED_FILES, REQUIRED_FILES
 from grader.service.deps import SessionDep, SettingsDep, StoreDep
@@ -207,15 +208,24 @@ async def submission_events(submission_id: str, request: Request) -> Response:
         STREAMS.closed(browser)
         return first
 
-    async def stream() -> AsyncIterator[str]:
-        try:
-            async for event in _events(request, submission_id, first):
-                yield event
-        finally:
-            STREAMS.closed(browser)
-
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    events = _events(request, submission_id, first)
+    return SlotStream(browser, events, media_type="text/event-stream", headers=headers)
+
+
+class SlotStream(StreamingResponse):
+    """A stream that gives its browser's slot back however it ends: a browser gone before the body starts
+    cancels the response without ever running its generator (whose own `finally` would then never run)."""
+
+    def __init__(self, browser: str, content: AsyncIterator[str], **keywords: Any) -> None:
+        super().__init__(content, **keywords)
+        self.browser = browser
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            STREAMS.closed(self.browser)
 
 
 async def _events(request: Request, submission_id: str, first: dict[str, Any]) -> AsyncIterator[str]:

@@ -7,7 +7,9 @@ import base64
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from grader.service.grading.models import GradingRun
 from grader.service.server import HideInviteTokens
 from grader.service.web.browser import secure_cookies
-from grader.service.web.pages.submissions import StreamSlots
+from grader.service.web.pages.submissions import STREAMS, StreamSlots
 from grader.settings import Settings
 from tests.grader.service.api.conftest import World, api_settings, client, world  # noqa: F401
 from tests.grader.service.web.browsing import csrf_of, give_password, log_in
@@ -129,6 +131,50 @@ def test_live_streams_are_capped_per_browser_and_in_all() -> None:
     slots.closed("a")
     slots.closed("b")
     assert slots.total == 0 and slots.by_browser == {}
+
+
+def _events_scope(site: World, *, spec_version: str) -> dict[str, Any]:
+    """The ASGI scope of the owner's browser asking for the live stream of their submission."""
+    log_in(site.client, site.emails["owner"])
+    cookie = f"grader_session={site.client.cookies['grader_session']}".encode()
+    path = f"/submissions/{site.submission}/events"
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie)],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+def test_a_stream_gives_its_slot_back_when_the_browser_leaves_before_it_starts(site: World) -> None:
+    """The browser is gone before the first byte: the server learns it as a disconnect message (ASGI
+    before 2.4) or as a failed send (2.4): the stream's body never starts, and its slot comes back."""
+    before = (STREAMS.total, dict(STREAMS.by_browser))
+
+    async def gone() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def stalled_send(message: dict[str, Any]) -> None:
+        await anyio.sleep(30)  # the socket's buffer is full: the disconnect is seen first
+
+    async def broken_send(message: dict[str, Any]) -> None:
+        raise OSError("connection reset by peer")
+
+    portal = site.client.portal
+    assert portal is not None
+    portal.call(site.app, _events_scope(site, spec_version="2.3"), gone, stalled_send)
+    assert (STREAMS.total, STREAMS.by_browser) == before
+    with pytest.raises(Exception):  # noqa: B017 - whichever the framework makes of the dead socket
+        portal.call(site.app, _events_scope(site, spec_version="2.4"), gone, broken_send)
+    assert (STREAMS.total, STREAMS.by_browser) == before
 
 
 def test_logging_out_ends_the_session_on_every_device(site: World) -> None:
