@@ -72,6 +72,15 @@ def test_the_dashboard_shows_the_mistake_regrades_extends_and_exports(
     with live_service.api(live_service.instructor) as api:
         progress = api.get(f"/api/v1/assignments/{live_service.assignment_id}/regrade").json()
     assert progress["jobs"] >= 1
+    page.evaluate("window.sameLoad = true")  # gone if the page were loaded again
+    expect(page.locator("#regrade-progress [data-finished]")).to_be_visible(timeout=180_000)
+    expect(page.get_by_role("status").filter(has_text="Regrade finished")).to_have_count(1)
+    assert page.evaluate("window.sameLoad") is True
+    polls = [r for r in browser_log.requests if r.startswith("GET ") and r.endswith("/dashboard/regrade")]
+    assert polls, "the counts came from the page's load, not from its script"
+    done = page.locator("#regrade-progress [data-count=done]").inner_text()
+    failed = page.locator("#regrade-progress [data-count=failed]").inner_text()
+    assert int(done) + int(failed) == progress["jobs"]
 
     page.get_by_label("Export format").select_option("canvas")
     with page.expect_download() as download:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
@@ -101,7 +101,7 @@ def _notices(board: Dashboard, regrade: str | None, extended: str | None) -> lis
             notices.append(
                 f"Regrade all: {progress.regrade.jobs} submissions to grade again: {progress.queued} "
                 f"waiting, {progress.running} running, {progress.done} done, {progress.failed} failed. "
-                "Reload the page to follow its progress."
+                "Its progress is shown under Queue."
             )
     if extended is not None:
         line = next((line for line in board.roster if line.grade.student_id == extended), None)
@@ -178,6 +178,19 @@ def regrade_all(
         session, assignment, requested_by=viewer.key, every_submission=bool(every_submission)
     )
     return RedirectResponse(f"{_dashboard_path(assignment.id)}?regrade={regrade.id}#queue", status_code=303)
+
+
+@router.get("/assignments/{assignment_id}/dashboard/regrade")
+def regrade_progress(assignment_id: str, session: SessionDep, viewer: ViewerDep) -> JSONResponse:
+    """The last mass regrade's counts, which the dashboard's script polls while it runs (the page shows
+    the same counts when it loads); 404 if the assignment was never regraded."""
+    assignment = authorize_assignment(session, viewer, assignment_id, Need.staff)
+    found = regrades.last_regrade(session, assignment)
+    if found is None:
+        return JSONResponse({"detail": "this assignment was never regraded"}, status_code=404)
+    counts = {"queued": found.queued, "running": found.running, "done": found.done, "failed": found.failed}
+    body = {"id": found.regrade.id, "jobs": found.regrade.jobs, **counts}
+    return JSONResponse({**body, "finished": found.queued + found.running == 0})
 
 
 @router.post("/assignments/{assignment_id}/dashboard/extensions", dependencies=[CsrfChecked])

@@ -1,5 +1,6 @@
 // The assignment dashboard's enhancements: sortable tables, the roster's live filter, the extension
-// form in the viewer's own time zone, a confirmation before a mass regrade. The page works without them.
+// form in the viewer's own time zone, a confirmation before a mass regrade and its progress while it runs.
+// The page works without them.
 "use strict";
 
 (function () {
@@ -124,6 +125,35 @@
     });
   }
 
+  const REGRADE_POLL_MS = 2000;
+
+  // A running regrade's counts, asked again every few seconds until it is finished (the page's own
+  // numbers are those of its load); the end is announced once, to screen readers too.
+  function followRegrade(paragraph) {
+    const announce = document.querySelector("[data-regrade-announce]");
+    const bar = paragraph.querySelector("progress");
+    const show = (progress) => {
+      for (const name of ["queued", "running", "done", "failed"]) {
+        paragraph.querySelector(`[data-count=${name}]`).textContent = String(progress[name]);
+      }
+      if (bar) bar.value = progress.done + progress.failed;
+      if (!progress.finished) return false;
+      paragraph.querySelector("[data-finished]").hidden = false;
+      paragraph.removeAttribute("data-running");
+      if (announce) announce.textContent = `Regrade finished: ${progress.done} done, ${progress.failed} failed.`;
+      return true;
+    };
+    const ask = () => {
+      fetch(paragraph.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((answer) => (answer.ok ? answer.json() : Promise.reject(answer.status)))
+        .then((progress) => {
+          if (!show(progress)) window.setTimeout(ask, REGRADE_POLL_MS);
+        })
+        .catch(() => window.setTimeout(ask, 5 * REGRADE_POLL_MS)); // a restart, a lost network: later
+    };
+    window.setTimeout(ask, REGRADE_POLL_MS);
+  }
+
   function dashboard() {
     for (const table of document.querySelectorAll("table.sortable")) makeSortable(table);
     const roster = document.getElementById("roster-table");
@@ -133,6 +163,8 @@
     const extension = document.getElementById("extension");
     if (extension) extensionForm(extension);
     for (const form of document.querySelectorAll("form[data-confirm]")) confirmFirst(form);
+    const regrade = document.querySelector("#regrade-progress[data-running]");
+    if (regrade) followRegrade(regrade);
   }
 
   window.graderPages = window.graderPages || [];

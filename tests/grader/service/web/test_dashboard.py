@@ -215,6 +215,47 @@ def test_regrade_all_queues_a_regrade_job_per_counting_submission(
     after = site.client.get(location)
     assert "Regrade all: 5 submissions to grade again: 5 waiting, 0 running, 0 done, 0 failed." in after.text
     assert "5 waiting" in text_of(after.text.split('id="queue"', 1)[1])
+    assert 'id="regrade-progress" data-progress-url=' in after.text and "data-running>" in after.text
+
+
+def test_the_regrade_progress_the_page_polls_counts_the_jobs_as_they_end(
+    site: World, golden: dict[str, dict[str, Any]]
+) -> None:
+    with site.app.state.sessions.begin() as session:
+        add_students(session, site, golden, 2)
+    log_in(site.client, site.emails["instructor"])
+    progress_path = f"{dashboard_path(site)}/regrade"
+    never = site.client.get(progress_path)
+    assert never.status_code == 404 and never.json() == {"detail": "this assignment was never regraded"}
+    page = site.client.get(dashboard_path(site))
+    site.client.post(progress_path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    counts = site.client.get(progress_path).json()
+    assert {k: counts[k] for k in ("jobs", "queued", "running", "done", "failed", "finished")} == {
+        "jobs": 3,
+        "queued": 3,
+        "running": 0,
+        "done": 0,
+        "failed": 0,
+        "finished": False,
+    }
+    with site.app.state.sessions.begin() as session:  # the workers' part, as the queue leaves the rows
+        jobs = list(session.scalars(select(GradingJob).where(GradingJob.regrade_id == counts["id"])))
+        jobs[0].status, jobs[1].status, jobs[2].status = JobStatus.done, JobStatus.failed, JobStatus.running
+    counts = site.client.get(progress_path).json()
+    assert (counts["queued"], counts["running"], counts["done"], counts["failed"]) == (0, 1, 1, 1)
+    assert counts["finished"] is False
+    with site.app.state.sessions.begin() as session:
+        job = session.get(GradingJob, jobs[2].id)
+        assert job is not None
+        job.status = JobStatus.done
+    assert site.client.get(progress_path).json()["finished"] is True
+    finished = site.client.get(dashboard_path(site))
+    assert 'id="regrade-progress"' in finished.text and "data-running" not in finished.text
+
+    log_in(site.client, site.emails["student"])  # the dashboard's answers, not the counts
+    assert site.client.get(progress_path).status_code == 403
+    log_in(site.client, site.emails["other_instructor"])
+    assert site.client.get(progress_path).status_code == 404
 
 
 def test_a_post_without_the_csrf_token_is_refused(site: World) -> None:
