@@ -49,7 +49,7 @@ from grader.service.courses.models import Course, Role
 from grader.service.courses.roster import MAX_ROSTER_BYTES
 from grader.service.courses.schemas import CoursePatch, MemberPut
 from grader.service.deps import SessionDep, SettingsDep
-from grader.service.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from grader.service.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooLarge
 from grader.service.grades.announce import announce_grades
 from grader.service.web.browser import CsrfChecked, ViewerDep, secure_cookies
 from grader.service.web.rendering import render, when
@@ -938,6 +938,16 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+def _refused_on_members_page(
+    request: Request, session: Session, viewer: Caller, course: Course, exc: DomainError
+) -> Response:
+    """The members page again, with why an action on a member was refused, above the list."""
+    session.rollback()
+    errors = [_sentence(str(exc))]
+    access = Access(course, True)
+    return _members_page(request, session, viewer, access, members_errors=errors, status_code=exc.status_code)
+
+
 @router.post("/courses/{course_id}/settings/members/{user_id}/invite", dependencies=[CsrfChecked])
 def invite_member(
     course_id: str,
@@ -952,12 +962,7 @@ def invite_member(
     try:
         user = courses_service.invitable_member(session, viewer, course, user_id)
     except (Conflict, Forbidden) as exc:
-        session.rollback()
-        errors = [_sentence(str(exc))]
-        access = Access(course, True)
-        return _members_page(
-            request, session, viewer, access, members_errors=errors, status_code=exc.status_code
-        )
+        return _refused_on_members_page(request, session, viewer, course, exc)
     lifetime = timedelta(hours=settings.invite_hours)
     token = issue_invite(user, secret=settings.secret_key.get_secret_value(), lifetime=lifetime)
     shown = ShownOnce(
@@ -984,12 +989,7 @@ def remove_member(
     try:
         user = courses_service.remove_member(session, viewer, course, user_id)
     except Conflict as exc:
-        session.rollback()
-        errors = [_sentence(str(exc))]
-        access = Access(course, True)
-        return _members_page(
-            request, session, viewer, access, members_errors=errors, status_code=exc.status_code
-        )
+        return _refused_on_members_page(request, session, viewer, course, exc)
     notice = (
         f"{user.name} ({user.email}) was removed from the course. Their submissions and grades are kept: "
         "adding them back brings them back."

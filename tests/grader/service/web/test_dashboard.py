@@ -196,16 +196,21 @@ def test_students_and_strangers_are_refused(site: World) -> None:
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=")
 
 
+def ask_for_regrade(site: World) -> Any:
+    """`Regrade all`, pressed on the dashboard by the course's instructor."""
+    log_in(site.client, site.emails["instructor"])
+    page = site.client.get(dashboard_path(site))
+    return site.client.post(
+        f"{dashboard_path(site)}/regrade", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
+
+
 def test_regrade_all_queues_a_regrade_job_per_counting_submission(
     site: World, golden: dict[str, dict[str, Any]]
 ) -> None:
     with site.app.state.sessions.begin() as session:
         add_students(session, site, golden, 4)
-    log_in(site.client, site.emails["instructor"])
-    page = site.client.get(dashboard_path(site))
-    sent = site.client.post(
-        f"{dashboard_path(site)}/regrade", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
-    )
+    sent = ask_for_regrade(site)
     assert sent.status_code == 303
     location = sent.headers["location"]
     assert location.startswith(f"{dashboard_path(site)}?regrade=") and location.endswith("#queue")
@@ -227,8 +232,7 @@ def test_the_regrade_progress_the_page_polls_counts_the_jobs_as_they_end(
     progress_path = f"{dashboard_path(site)}/regrade"
     never = site.client.get(progress_path)
     assert never.status_code == 404 and never.json() == {"detail": "this assignment was never regraded"}
-    page = site.client.get(dashboard_path(site))
-    site.client.post(progress_path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert ask_for_regrade(site).status_code == 303
     counts = site.client.get(progress_path).json()
     assert {k: counts[k] for k in ("jobs", "queued", "running", "done", "failed", "finished")} == {
         "jobs": 3,
