@@ -2,7 +2,7 @@
 
 from grader.service.accounts.models import ApiToken, User
 from grader.service.assignments.models import Assignment, Extension
-from grader.service.courses.models import Course, Membership
+from grader.service.courses.models import Course, FormerMembership, Membership
 from grader.service.db import Base
 from grader.service.grading.models import GradingJob, GradingRun, Regrade
 from grader.service.submissions.models import Submission, SubmissionFile
@@ -15,6 +15,7 @@ __all__ = [
     "Base",
     "Course",
     "Extension",
+    "FormerMembership",
     "GradingJob",
     "GradingRun",
     "Membership",

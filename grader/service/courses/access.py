@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
-from grader.service.courses.models import Course, Membership, Role
+from grader.service.courses.models import Course, FormerMembership, Membership, Role
 from grader.service.errors import Forbidden, NotFound
 
 STAFF_ROLES = frozenset({Role.instructor, Role.ta})
@@ -69,7 +69,8 @@ def _authorize_token(caller: Caller, course: Course, need: Need, scope: str | No
 
 def may_invite(session: Session, caller: Caller, user: User) -> bool:
     """Whether the caller may make a link that sets `user`'s password: admins, and people who teach every
-    course `user` belongs to (whoever holds the link holds the account, in all of its courses)."""
+    course `user` belongs to or was removed from (whoever holds the link holds the account, in all of its
+    courses, and in those that add them back)."""
     if caller.is_admin:
         return True
     if caller.user is None or user.is_admin:
@@ -77,10 +78,11 @@ def may_invite(session: Session, caller: Caller, user: User) -> bool:
     taught = select(Membership.course_id).where(
         Membership.user_id == caller.user.id, Membership.role == Role.instructor
     )
-    elsewhere = select(Membership.id).where(
-        Membership.user_id == user.id, Membership.course_id.not_in(taught)
-    )
-    return session.scalar(elsewhere.limit(1)) is None
+    for table in (Membership, FormerMembership):
+        elsewhere = select(table.id).where(table.user_id == user.id, table.course_id.not_in(taught))
+        if session.scalar(elsewhere.limit(1)) is not None:
+            return False
+    return True
 
 
 def may_create_courses(session: Session, caller: Caller) -> bool:

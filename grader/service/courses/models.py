@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grader.service.db import Base, created_column, id_column
+from grader.service.db import Base, UTCDateTime, created_column, id_column
 
 
 class Role(enum.StrEnum):
@@ -28,13 +28,9 @@ class Course(Base):
     created_at: Mapped[datetime] = created_column()
 
 
-class Membership(Base):
-    __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+class MemberFields:
+    """What a course keeps of each member, in it and after they leave it."""
 
-    id: Mapped[str] = id_column()
-    course_id: Mapped[str] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(Enum(Role, name="role", native_enum=False, length=20))
     student_number: Mapped[str | None] = mapped_column(String(100))  # SIS user id, Moodle's ID number
     # The LMS's own ids, kept from its roster so that grade exports match back to its students.
@@ -43,4 +39,31 @@ class Membership(Base):
     section: Mapped[str | None] = mapped_column(String(300))
     first_name: Mapped[str | None] = mapped_column(String(200))  # as the LMS splits the name (Moodle)
     last_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class Membership(MemberFields, Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+
+    id: Mapped[str] = id_column()
+    course_id: Mapped[str] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = created_column()
+
+
+class FormerMembership(MemberFields, Base):
+    """A member who was removed from the course, as they were: adding them back restores their role's
+    history and LMS ids (which the grade exports match students by) instead of losing them."""
+
+    __tablename__ = "former_memberships"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+
+    id: Mapped[str] = id_column()
+    course_id: Mapped[str] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime] = created_column()
+    removed_by: Mapped[str] = mapped_column(String(100))  # the caller's key: user:<id>
+
+
+MEMBER_COLUMNS = ("role", "student_number", "lms_id", "sis_login_id", "section", "first_name", "last_name")

@@ -13,7 +13,7 @@ from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
 from grader.service.accounts.service import create_user, email_key, find_user
 from grader.service.courses.access import may_create_courses, may_invite, membership
-from grader.service.courses.models import Course, Membership, Role
+from grader.service.courses.models import MEMBER_COLUMNS, Course, FormerMembership, Membership, Role
 from grader.service.courses.roster import (
     MEMBER_FIELDS,
     RosterFormat,
@@ -79,19 +79,21 @@ def put_member(
     role: Role,
     student_number: str | None,
 ) -> tuple[Membership, User, bool]:
-    """Add the person (created without a password if new) or change their role and student number;
-    whether the membership is new. A person keeps the name they have: a course cannot rename them.
-    Conflict for a change of the caller's own role, or one that leaves the course without an instructor
-    (the same rules as a roster import's)."""
+    """Add the person (created without a password if new; a former member as they were when removed) or
+    change their role and student number; whether the membership is new. A person keeps the name they
+    have: a course cannot rename them. Conflict for a change of the caller's own role, or one that leaves
+    the course without an instructor (the same rules as a roster import's)."""
     user = find_user(session, email=email) or create_user(session, email=email, name=name, password=None)
     member = membership(session, course.id, user.id)
     created = member is None
     if member is None:
-        member = Membership(course_id=course.id, user_id=user.id, role=role)
+        member = _rejoin(session, course, user.id) or Membership(course_id=course.id, user_id=user.id)
         session.add(member)
+        student_number = student_number or member.student_number
     elif role is not member.role:
         if _is_caller(caller, user):
             raise Conflict(_OWN_ROLE.format(user.email))
+        _lock_course(session, course)
         if member.role is Role.instructor and _instructor_count(session, course) == 1:
             raise Conflict(_LAST_INSTRUCTOR.format(user.email))
     member.role, member.student_number = role, student_number
@@ -101,8 +103,9 @@ def put_member(
 
 def remove_member(session: Session, caller: Caller, course: Course, user_id: str) -> User:
     """Take the person out of the course: they lose access to it and leave its roster, grades and exports.
-    Their account, submissions, grades and extensions are kept, so adding them back restores all of it.
-    NotFound for no such member; Conflict for the caller themselves, or the course's last instructor."""
+    Their account, submissions, grades and extensions are kept, and their membership as it was (role, LMS
+    ids) as a FormerMembership, so adding them back restores all of it. NotFound for no such member;
+    Conflict for the caller themselves, or the course's last instructor."""
     user = session.get(User, user_id)
     member = membership(session, course.id, user.id) if user is not None else None
     if user is None or member is None:
@@ -111,11 +114,47 @@ def remove_member(session: Session, caller: Caller, course: Course, user_id: str
         raise Conflict(
             f"{user.email} is you: you cannot remove yourself from the course (another instructor can)"
         )
+    _lock_course(session, course)  # two instructors removing each other at once: the second sees one left
     if member.role is Role.instructor and _instructor_count(session, course) == 1:
         raise Conflict(_LAST_INSTRUCTOR.format(user.email))
+    earlier = _former(session, course.id, user.id)
+    if earlier is not None:  # removed before, added back since: the newer state is the one kept
+        session.delete(earlier)
+        session.flush()
+    kept = {name: getattr(member, name) for name in MEMBER_COLUMNS}
+    session.add(
+        FormerMembership(
+            course_id=course.id, user_id=user.id, joined_at=member.created_at, removed_by=caller.key, **kept
+        )
+    )
     session.delete(member)
     session.flush()
     return user
+
+
+def _former(session: Session, course_id: str, user_id: str) -> FormerMembership | None:
+    return session.scalar(
+        select(FormerMembership).where(
+            FormerMembership.course_id == course_id, FormerMembership.user_id == user_id
+        )
+    )
+
+
+def _rejoin(session: Session, course: Course, user_id: str) -> Membership | None:
+    """A former member's membership as it was when they were removed (the record of it is used up)."""
+    former = _former(session, course.id, user_id)
+    if former is None:
+        return None
+    session.delete(former)
+    return Membership(
+        course_id=course.id, user_id=user_id, **{name: getattr(former, name) for name in MEMBER_COLUMNS}
+    )
+
+
+def _lock_course(session: Session, course: Course) -> None:
+    """Hold the course's row until the transaction ends, so that changes to who its instructors are go one
+    at a time (PostgreSQL; SQLite lets one writer in at a time anyway)."""
+    session.execute(select(Course.id).where(Course.id == course.id).with_for_update())
 
 
 def _is_caller(caller: Caller, user: User) -> bool:
@@ -214,6 +253,7 @@ class _Plan:
     user: User | None
     member: Membership | None
     report: ImportedMember
+    former: FormerMembership | None = None  # a former member who comes back
 
 
 def import_roster(
@@ -224,8 +264,11 @@ def import_roster(
     Any bad row changes nothing unless `partial` (then the good rows are imported); `dry_run` changes
     nothing and reports what would happen."""
     roster = parse_roster(data, login_email_pattern=course.login_email_pattern)
+    if not dry_run:
+        _lock_course(session, course)  # the instructors counted below stay those until the import ends
     members = {user.email_key: (member, user) for member, user in members_of(session, course)}
     users = _users_by_key(session, {email_key(row.email) for row in roster.rows} - set(members))
+    formers = _formers(session, course, {user.id for user in users.values()})
     lms_ids = {member.lms_id: user for member, user in members.values() if member.lms_id}
     errors = list(roster.errors)
     plans: list[_Plan] = []
@@ -233,7 +276,10 @@ def import_roster(
         member, user = members.get(email_key(row.email)) or (None, users.get(email_key(row.email)))
         try:
             _check_lms_id(row, user, lms_ids)
-            plans.append(_update(row, member, user, caller) if member and user else _create(row, user))
+            if member and user:
+                plans.append(_update(row, member, user, caller))
+            else:
+                plans.append(_create(row, user, formers.get(user.id) if user else None))
         except _Refused as refused:
             errors.append(RowProblem(row.line, str(refused)))
     instructors = {key for key, (member, _) in members.items() if member.role is Role.instructor}
@@ -289,17 +335,32 @@ def _check_lms_id(row: RosterRow, user: User | None, lms_ids: dict[str, User]) -
         )
 
 
-def _create(row: RosterRow, user: User | None) -> _Plan:
-    fields: dict[str, str | None] = {name: row.fields.get(name) for name in MEMBER_FIELDS}
+def _formers(session: Session, course: Course, user_ids: set[str]) -> dict[str, FormerMembership]:
+    """The course's former members among these people, by user id."""
+    found: dict[str, FormerMembership] = {}
+    ordered = sorted(user_ids)
+    for start in range(0, len(ordered), 500):  # within every database's limit of bound parameters
+        query = select(FormerMembership).where(
+            FormerMembership.course_id == course.id,
+            FormerMembership.user_id.in_(ordered[start : start + 500]),
+        )
+        found.update((former.user_id, former) for former in session.scalars(query))
+    return found
+
+
+def _create(row: RosterRow, user: User | None, former: FormerMembership | None) -> _Plan:
+    """A new membership; a former member's comes back as it was, with the row's non-empty cells on top."""
+    kept: dict[str, str | None] = {name: getattr(former, name) for name in MEMBER_FIELDS} if former else {}
+    fields: dict[str, str | None] = {name: row.fields.get(name) or kept.get(name) for name in MEMBER_FIELDS}
     report = ImportedMember(
         line=row.line,
         email=user.email if user is not None else row.email,
         name=user.name if user is not None else row.name,
-        role=row.role or Role.student,
+        role=row.role or (former.role if former else Role.student),
         new_user=user is None,
         fields=fields,
     )
-    return _Plan(row=row, user=user, member=None, report=report)
+    return _Plan(row=row, user=user, member=None, report=report, former=former)
 
 
 def _update(row: RosterRow, member: Membership, user: User, caller: Caller) -> _Plan:
@@ -345,6 +406,8 @@ def _apply(session: Session, course: Course, plans: list[_Plan]) -> None:
             user = plan.user or accounts[plan.row.line]
             member = Membership(course_id=course.id, user_id=user.id, role=plan.report.role)
             session.add(member)
+            if plan.former is not None:  # its fields are in the plan's already
+                session.delete(plan.former)
         member.role = plan.report.role
         for name, value in plan.report.fields.items():
             setattr(member, name, value)

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
@@ -991,10 +991,43 @@ def remove_member(
     except Conflict as exc:
         return _refused_on_members_page(request, session, viewer, course, exc)
     notice = (
-        f"{user.name} ({user.email}) was removed from the course. Their submissions and grades are kept: "
-        "adding them back brings them back."
+        f"{user.name} ({user.email}) was removed from the course. Their submissions, grades and LMS ids "
+        f"are kept: adding them back brings them back.{_left_behind(session, course, user)}"
     )
     return back(settings, viewer, course_id, f"{_base(course_id)}/members", notice)
+
+
+def _left_behind(session: Session, course: Course, user: User) -> str:
+    """What a removed member made for the course that keeps working without them (it is the course's: an
+    LMS may depend on it), said so that the instructor can stop it."""
+    tokens = session.scalar(
+        select(func.count())
+        .select_from(ApiToken)
+        .where(
+            ApiToken.course_id == course.id, ApiToken.created_by_id == user.id, ApiToken.revoked_at.is_(None)
+        )
+    )
+    hooks = session.scalar(
+        select(func.count())
+        .select_from(Webhook)
+        .join(Assignment, Assignment.id == Webhook.assignment_id)
+        .where(
+            Assignment.course_id == course.id,
+            Webhook.created_by == f"user:{user.id}",
+            Webhook.deleted_at.is_(None),
+        )
+    )
+    made = [
+        f"{count} {noun}{'s' if count != 1 else ''}"
+        for count, noun in ((tokens or 0, "API token"), (hooks or 0, "webhook"))
+        if count
+    ]
+    if not made:
+        return ""
+    return (
+        f" They made {' and '.join(made)} of the course, which keep working: revoke or delete them "
+        "(API tokens, and each assignment's page) if they should stop."
+    )
 
 
 @router.post("/courses/{course_id}/settings/roster", dependencies=[CsrfChecked])

@@ -128,26 +128,40 @@
   const REGRADE_POLL_MS = 2000;
 
   // A running regrade's counts, asked again every few seconds until it is finished (the page's own
-  // numbers are those of its load); the end is announced once, to screen readers too.
+  // numbers are those of its load); the end is announced once, to screen readers too. A newer regrade,
+  // a session that ended or access that was taken away stops the asking, with what to do.
   function followRegrade(paragraph) {
     const announce = document.querySelector("[data-regrade-announce]");
     const bar = paragraph.querySelector("progress");
+    const stop = (why) => {
+      paragraph.removeAttribute("data-running");
+      if (announce) announce.textContent = why;
+    };
     const show = (progress) => {
+      if (progress.id !== paragraph.dataset.regradeId) {
+        stop("A newer regrade was asked for: reload the page to follow it.");
+        return true;
+      }
       for (const name of ["queued", "running", "done", "failed"]) {
         paragraph.querySelector(`[data-count=${name}]`).textContent = String(progress[name]);
       }
       if (bar) bar.value = progress.done + progress.failed;
       if (!progress.finished) return false;
       paragraph.querySelector("[data-finished]").hidden = false;
-      paragraph.removeAttribute("data-running");
-      if (announce) announce.textContent = `Regrade finished: ${progress.done} done, ${progress.failed} failed.`;
+      stop(`Regrade finished: ${progress.done} done, ${progress.failed} failed. Reload the page for the new scores.`);
       return true;
     };
     const ask = () => {
       fetch(paragraph.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then((answer) => (answer.ok ? answer.json() : Promise.reject(answer.status)))
-        .then((progress) => {
-          if (!show(progress)) window.setTimeout(ask, REGRADE_POLL_MS);
+        .then((answer) => {
+          if (answer.redirected || (answer.status >= 400 && answer.status < 500)) {
+            stop("The regrade's progress is no longer shown here: reload the page.");
+            return;
+          }
+          if (!answer.ok) throw new Error(String(answer.status));
+          return answer.json().then((progress) => {
+            if (!show(progress)) window.setTimeout(ask, REGRADE_POLL_MS);
+          });
         })
         .catch(() => window.setTimeout(ask, 5 * REGRADE_POLL_MS)); // a restart, a lost network: later
     };

@@ -4,12 +4,17 @@ their work is kept and comes back with them; nobody removes or demotes themselve
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
+from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
-from grader.service.courses.models import Membership, Role
+from grader.service.courses.models import Course, FormerMembership, Membership, Role
+from grader.service.courses.service import remove_member
+from grader.service.errors import Conflict
 from grader.service.submissions.models import Submission
 from tests.grader.service.api.conftest import World, example_files
 
@@ -132,3 +137,128 @@ def test_what_is_not_a_member_here_is_404(world: World) -> None:
     elsewhere = remove(world, "student", by="other_instructor")
     assert elsewhere.status_code == 404  # the course itself does not exist for them
     assert role_of(world, "student") is Role.student
+
+
+def test_a_former_member_comes_back_as_they_were_with_their_lms_ids(world: World) -> None:
+    with world.session() as session, session.begin():
+        ta = session.scalar(
+            select(Membership).where(
+                Membership.course_id == world.course, Membership.user_id == user_id(world, "ta")
+            )
+        )
+        assert ta is not None
+        ta.lms_id, ta.section, ta.sis_login_id = "1001", "CS231N-02", "ta"
+    assert remove(world, "ta").status_code == 204
+    with world.session() as session:
+        former = session.scalar(
+            select(FormerMembership).where(FormerMembership.user_id == user_id(world, "ta"))
+        )
+        assert former is not None and (former.role, former.lms_id) == (Role.ta, "1001")
+
+    # A plain roster without roles or LMS ids: the role and the ids they had come back.
+    roster = world.client.post(
+        f"/api/v1/courses/{world.course}/roster",
+        files={"file": ("roster.csv", b"email\nta@example.org\n", "text/csv")},
+        headers=world.headers["instructor"],
+    )
+    assert roster.status_code == 200 and roster.json()["applied"], roster.text
+    back = {row["email"]: row for row in members_list(world)}["ta@example.org"]
+    assert (back["role"], back["lms_id"], back["section"], back["sis_login_id"]) == (
+        "ta",
+        "1001",
+        "CS231N-02",
+        "ta",
+    )
+
+    assert remove(world, "ta").status_code == 204  # and once more, added back by hand as a student
+    assert put(world, "ta", "student").status_code == 201
+    back = {row["email"]: row for row in members_list(world)}["ta@example.org"]
+    assert (back["role"], back["lms_id"], back["section"]) == ("student", "1001", "CS231N-02")
+    with world.session() as session:
+        assert session.scalar(select(FormerMembership)) is None  # used up by the return
+
+
+def test_a_former_member_gets_a_password_link_only_from_their_courses_instructors(world: World) -> None:
+    """Removed from their only course, a student without a password belongs to no course: another
+    course's instructor who adds them must not be able to take the account over with a link."""
+    assert remove(world, "owner").status_code == 204
+    body = {"email": world.emails["owner"], "name": "Owner", "role": "student"}
+    added = world.client.post(
+        f"/api/v1/courses/{world.other_course}/members", json=body, headers=world.headers["other_instructor"]
+    )
+    assert added.status_code == 201
+    link = world.client.post(
+        f"/api/v1/courses/{world.other_course}/members/{user_id(world, 'owner')}/invite",
+        headers=world.headers["other_instructor"],
+    )
+    assert link.status_code == 403, link.text
+    by_admin = world.client.post(
+        f"/api/v1/courses/{world.other_course}/members/{user_id(world, 'owner')}/invite",
+        headers=world.headers["admin"],
+    )
+    assert by_admin.status_code == 201  # an admin may
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_instructors_removing_each_other_at_once_leave_one(world: World) -> None:
+    """Each counts two instructors before the other's removal commits; the course's row lock makes the
+    second wait for the first, then see one instructor left, and refuse."""
+    with world.session() as session, session.begin():
+        second = session.scalar(select(User).where(User.email == world.emails["ta"]))
+        assert second is not None
+        member = session.scalar(select(Membership).where(Membership.user_id == second.id))
+        assert member is not None
+        member.role = Role.instructor
+    first_id, second_id = user_id(world, "instructor"), user_id(world, "ta")
+    outcome: dict[str, object] = {}
+
+    def the_second_removes_the_first() -> None:
+        with world.session() as session:
+            try:
+                with session.begin():
+                    caller, course = (
+                        Caller(user=session.get(User, second_id)),
+                        session.get(Course, world.course),
+                    )
+                    assert course is not None
+                    remove_member(session, caller, course, first_id)
+                outcome["second"] = "removed"
+            except Conflict as exc:
+                outcome["second"] = str(exc)
+
+    with world.session() as session, session.begin():
+        caller, course = Caller(user=session.get(User, first_id)), session.get(Course, world.course)
+        assert course is not None
+        remove_member(session, caller, course, second_id)  # not committed yet
+        other = threading.Thread(target=the_second_removes_the_first)
+        other.start()
+        wait_until_blocked_or_done(world, other)
+    other.join(timeout=30)
+    assert outcome["second"] == "instructor@example.org is the course's last instructor: " + (
+        "make someone else its instructor first"
+    )
+    assert role_of(world, "instructor") is Role.instructor
+
+
+LOCK_WAITS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
+
+
+def wait_until_blocked_or_done(world: World, thread: threading.Thread) -> None:
+    """Until the thread's transaction waits for a lock (or has ended: without the lock, it does not wait)."""
+    for _ in range(600):
+        if not thread.is_alive():
+            return
+        with world.session() as session:
+            waiting = session.scalar(text(LOCK_WAITS))
+        if waiting:
+            return
+        thread.join(timeout=0.05)
+    raise AssertionError("the second removal neither waited nor ended")
+
+
+def members_list(world: World) -> list[dict[str, Any]]:
+    answer = world.client.get(f"/api/v1/courses/{world.course}/members", headers=world.headers["instructor"])
+    assert answer.status_code == 200, answer.text
+    return list(answer.json())

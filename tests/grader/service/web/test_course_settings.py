@@ -20,6 +20,7 @@ from sqlalchemy import event, select
 from grader.service.accounts.invites import invited_user
 from grader.service.accounts.models import ApiToken, User
 from grader.service.accounts.passwords import hash_password
+from grader.service.accounts.service import create_api_token
 from grader.service.courses.models import Membership, Role
 from grader.service.web.pages.course_settings import Flash, ShownOnce, moment, open_flash, seal_flash
 from grader.service.webhooks.models import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
@@ -392,6 +393,26 @@ def test_a_member_is_removed_after_a_confirmation_but_never_oneself_nor_the_last
     last = submit(admin, settings_path(people, f"/members/{user_id(people, 'instructor')}/remove"))
     assert last.status_code == 409 and "the course&#39;s last instructor" in last.text
     assert "instructor@example.org" in members(people)
+
+
+def test_removing_someone_who_made_a_token_says_it_keeps_working(people: World) -> None:
+    with people.app.state.sessions.begin() as session:
+        create_api_token(
+            session,
+            course_id=people.course,
+            name="Canvas",
+            scopes=["grades:read"],
+            created_by_id=user_id(people, "ta"),
+        )
+    browser = signed_in(people, "instructor")
+    browser.get(settings_path(people, "/members"))
+    page = follow(browser, submit(browser, settings_path(people, f"/members/{user_id(people, 'ta')}/remove")))
+    assert "They made 1 API token of the course, which keep working" in html.unescape(page.text)
+    browser.get(settings_path(people, "/members"))
+    page = follow(
+        browser, submit(browser, settings_path(people, f"/members/{user_id(people, 'student')}/remove"))
+    )
+    assert "Student (student@example.org) was removed" in page.text and "They made" not in page.text
 
 
 def test_the_member_list_of_a_large_course_takes_a_few_queries(people: World) -> None:
