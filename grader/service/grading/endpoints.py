@@ -50,7 +50,7 @@ def regrade_assignment(
     regrade = regrades.regrade_assignment(
         session, assignment, requested_by=caller.key, every_submission=every_submission
     )
-    return _progress(regrades.progress(session, regrade))
+    return RegradeProgress.of(regrades.progress(session, regrade))
 
 
 @router.get("/assignments/{assignment_id}/regrade")
@@ -60,20 +60,4 @@ def last_regrade(assignment_id: str, session: SessionDep, caller: CallerDep) -> 
     found = regrades.last_regrade(session, assignment)
     if found is None:
         raise NotFound("this assignment was never regraded")
-    return _progress(found)
-
-
-def _progress(found: regrades.Progress) -> RegradeProgress:
-    regrade = found.regrade
-    return RegradeProgress(
-        id=regrade.id,
-        assignment_id=regrade.assignment_id,
-        every_submission=regrade.every_submission,
-        jobs=regrade.jobs,
-        queued=found.queued,
-        running=found.running,
-        done=found.done,
-        failed=found.failed,
-        finished=found.queued + found.running == 0,
-        created_at=regrade.created_at,
-    )
+    return RegradeProgress.of(found)

@@ -40,7 +40,7 @@ def regrade_assignment(
     unfinished = last_regrade(session, assignment)
     if (
         unfinished is not None
-        and unfinished.queued + unfinished.running > 0
+        and not unfinished.finished
         and unfinished.regrade.every_submission == every_submission
     ):
         return unfinished.regrade
@@ -76,6 +76,10 @@ class Progress:
     running: int
     done: int
     failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.queued + self.running == 0
 
 
 def last_regrade(session: Session, assignment: Assignment) -> Progress | None:

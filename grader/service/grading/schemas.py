@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from grader.service.grading.regrades import Progress
 
 
 class RegradeQueued(BaseModel):
@@ -26,3 +29,19 @@ class RegradeProgress(BaseModel):
     failed: int  # three infrastructure failures: the earlier grade stands
     finished: bool
     created_at: datetime
+
+    @classmethod
+    def of(cls, found: Progress) -> RegradeProgress:
+        regrade = found.regrade
+        return cls(
+            id=regrade.id,
+            assignment_id=regrade.assignment_id,
+            every_submission=regrade.every_submission,
+            jobs=regrade.jobs,
+            queued=found.queued,
+            running=found.running,
+            done=found.done,
+            failed=found.failed,
+            finished=found.finished,
+            created_at=regrade.created_at,
+        )

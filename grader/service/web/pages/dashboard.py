@@ -27,6 +27,7 @@ from grader.service.grades import service as grades
 from grader.service.grades.announce import announce_grades
 from grader.service.grades.exports import ExportFormat, grades_csv
 from grader.service.grading import regrades
+from grader.service.grading.schemas import RegradeProgress
 from grader.service.web.browser import CsrfChecked, ViewerDep
 from grader.service.web.dashboard_data import Dashboard, dashboard
 from grader.service.web.rendering import render, when
@@ -92,7 +93,7 @@ def _notices(board: Dashboard, regrade: str | None, extended: str | None) -> lis
     notices = []
     progress = board.queue.regrade
     if regrade is not None and progress is not None and progress.regrade.id == regrade:
-        if progress.regrade.jobs == 0 and progress.queued + progress.running == 0:
+        if progress.regrade.jobs == 0 and progress.finished:
             notices.append(
                 "Nothing to regrade: no student has a graded submission yet, or all of them are waiting "
                 "in the queue already."
@@ -188,9 +189,7 @@ def regrade_progress(assignment_id: str, session: SessionDep, viewer: ViewerDep)
     found = regrades.last_regrade(session, assignment)
     if found is None:
         return JSONResponse({"detail": "this assignment was never regraded"}, status_code=404)
-    counts = {"queued": found.queued, "running": found.running, "done": found.done, "failed": found.failed}
-    body = {"id": found.regrade.id, "jobs": found.regrade.jobs, **counts}
-    return JSONResponse({**body, "finished": found.queued + found.running == 0})
+    return JSONResponse(RegradeProgress.of(found).model_dump(mode="json"))
 
 
 @router.post("/assignments/{assignment_id}/dashboard/extensions", dependencies=[CsrfChecked])
