@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,6 +41,11 @@ class MemberFields:
     first_name: Mapped[str | None] = mapped_column(String(200))  # as the LMS splits the name (Moodle)
     last_name: Mapped[str | None] = mapped_column(String(200))
 
+    def member_fields(self) -> dict[str, Any]:
+        """These fields' values (the mixin's own annotated columns), to make the other kind of membership of
+        the same person from."""
+        return {name: getattr(self, name) for name in MemberFields.__annotations__}
+
 
 class Membership(MemberFields, Base):
     __tablename__ = "memberships"
@@ -64,6 +70,3 @@ class FormerMembership(MemberFields, Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime] = created_column()
     removed_by: Mapped[str] = mapped_column(String(100))  # the caller's key: user:<id>
-
-
-MEMBER_COLUMNS = ("role", "student_number", "lms_id", "sis_login_id", "section", "first_name", "last_name")

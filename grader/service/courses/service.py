@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from grader.service.accounts.caller import Caller
 from grader.service.accounts.models import User
 from grader.service.accounts.service import create_user, email_key, find_user
 from grader.service.courses.access import may_create_courses, may_invite, membership
-from grader.service.courses.models import MEMBER_COLUMNS, Course, FormerMembership, Membership, Role
+from grader.service.courses.models import Course, FormerMembership, Membership, Role
 from grader.service.courses.roster import (
     MEMBER_FIELDS,
     RosterFormat,
@@ -121,10 +122,13 @@ def remove_member(session: Session, caller: Caller, course: Course, user_id: str
     if earlier is not None:  # removed before, added back since: the newer state is the one kept
         session.delete(earlier)
         session.flush()
-    kept = {name: getattr(member, name) for name in MEMBER_COLUMNS}
     session.add(
         FormerMembership(
-            course_id=course.id, user_id=user.id, joined_at=member.created_at, removed_by=caller.key, **kept
+            course_id=course.id,
+            user_id=user.id,
+            joined_at=member.created_at,
+            removed_by=caller.key,
+            **member.member_fields(),
         )
     )
     session.delete(member)
@@ -146,9 +150,7 @@ def _rejoin(session: Session, course: Course, user_id: str) -> Membership | None
     if former is None:
         return None
     session.delete(former)
-    return Membership(
-        course_id=course.id, user_id=user_id, **{name: getattr(former, name) for name in MEMBER_COLUMNS}
-    )
+    return Membership(course_id=course.id, user_id=user_id, **former.member_fields())
 
 
 def _lock_course(session: Session, course: Course) -> None:
@@ -313,11 +315,16 @@ class _Refused(Exception):
     """A row the course's state does not allow, and why."""
 
 
+def _chunks(keys: set[str], size: int = 500) -> Iterator[list[str]]:
+    """The keys in lists short enough for an IN (...) within every database's limit of bound parameters."""
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
 def _users_by_key(session: Session, keys: set[str]) -> dict[str, User]:
     found: dict[str, User] = {}
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), 500):  # within every database's limit of bound parameters
-        chunk = ordered[start : start + 500]
+    for chunk in _chunks(keys):
         found.update(
             (user.email_key, user) for user in session.scalars(select(User).where(User.email_key.in_(chunk)))
         )
@@ -338,11 +345,9 @@ def _check_lms_id(row: RosterRow, user: User | None, lms_ids: dict[str, User]) -
 def _formers(session: Session, course: Course, user_ids: set[str]) -> dict[str, FormerMembership]:
     """The course's former members among these people, by user id."""
     found: dict[str, FormerMembership] = {}
-    ordered = sorted(user_ids)
-    for start in range(0, len(ordered), 500):  # within every database's limit of bound parameters
+    for chunk in _chunks(user_ids):
         query = select(FormerMembership).where(
-            FormerMembership.course_id == course.id,
-            FormerMembership.user_id.in_(ordered[start : start + 500]),
+            FormerMembership.course_id == course.id, FormerMembership.user_id.in_(chunk)
         )
         found.update((former.user_id, former) for former in session.scalars(query))
     return found
